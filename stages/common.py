@@ -224,7 +224,7 @@ def classify(pipe, texts: Sequence[str], batch_size: int, max_length: int,
     probs = np.zeros((len(texts), len(column)), dtype=np.float64)
     outputs = pipe((texts[i] for i in order), batch_size=batch_size, top_k=None,
                    truncation=True, max_length=max_length)
-    for scores, i in zip(tqdm(outputs, total=len(texts), desc=desc, file=sys.stderr), order):
+    for scores, i in zip(tqdm(outputs, total=len(texts), desc=desc, file=sys.stderr), order, strict=True):
         for s in scores:
             probs[i, column[s["label"]]] = s["score"]
     return probs

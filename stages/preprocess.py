@@ -18,8 +18,16 @@ import pandas as pd  # noqa: E402
 import pandera.pandas as pa  # noqa: E402
 from sklearn.model_selection import train_test_split  # noqa: E402
 
-from stages.common import (CORPUS_LABELS, PROCESSED_DIR, RAW_FILE, SPLITS,  # noqa: E402
-                           PreprocessParams, load_params, split_path, write_json)
+from stages.common import (  # noqa: E402
+    CORPUS_LABELS,
+    PROCESSED_DIR,
+    RAW_FILE,
+    SPLITS,
+    PreprocessParams,
+    load_params,
+    split_path,
+    write_json,
+)
 
 COLUMNS = ("id", "label", "text", "judges", "usage")
 VOTE_KEYS = {str(v) for v in CORPUS_LABELS}
@@ -98,7 +106,7 @@ def read_rows(path: Path) -> pd.DataFrame:
 def to_examples(frame: pd.DataFrame, params: PreprocessParams) -> pd.DataFrame:
     label_value = frame["label"].astype(int)
     votes = frame["judges"].map(parse_votes)
-    gold_votes = [v.get(str(lab), 0) for v, lab in zip(votes, label_value)]
+    gold_votes = [v.get(str(lab), 0) for v, lab in zip(votes, label_value, strict=True)]
     total_votes = votes.map(lambda v: sum(v.values()))
     out = pd.DataFrame({
         "id": frame["id"], "text": frame["text"],

@@ -71,7 +71,8 @@ def replace(index: int, field: int, value: str):
 
 
 BAD = {
-    "wrong field count": (tsv(ROWS[:3]) + b"a9\t1\tshort\n" + tsv(ROWS[3:]), 4, "5 tab-separated fields, got 3"),
+    "wrong field count": (tsv(ROWS[:3]) + b"a9\t1\tshort\n" + tsv(ROWS[3:]), 4,
+                          "5 tab-separated fields, got 3"),
     "tab inside text": (replace(2, 2, "部屋が\t狭かった。"), 3, "got 6"),
     "unknown label": (replace(1, 1, "2"), 2, "label not in"),
     "empty text": (replace(4, 2, "  "), 5, "empty text"),
@@ -81,8 +82,8 @@ BAD = {
     "duplicate id": (replace(6, 0, "a2"), 7, "uniqueness"),
     "unknown split": (replace(3, 4, "validation"), 4, "usage not in"),
     "header row": (b"id\tlabel\ttext\tjudges\tusage\n" + tsv(ROWS), 1, "label not in"),
-    "non-utf8 bytes": (tsv(ROWS[:5]) + "a9\t1\tホテル\t{\"1\": 3}\ttrain\n".encode("shift_jis") + tsv(ROWS[5:]),
-                       6, "not valid UTF-8"),
+    "non-utf8 bytes": (tsv(ROWS[:5]) + "a9\t1\tホテル\t{\"1\": 3}\ttrain\n".encode("shift_jis")
+                       + tsv(ROWS[5:]), 6, "not valid UTF-8"),
     "blank line inside": (tsv(ROWS[:2]) + b"\n" + tsv(ROWS[2:]), 3, "got 1"),
 }
 
