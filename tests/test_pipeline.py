@@ -1,0 +1,57 @@
+"""`dvc repro` in a temporary git copy of the project, offline (data.url -> the local corpus copy)."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from tests.conftest import copy_project
+
+BIN = str(Path(sys.executable).parent)
+
+
+def dvc(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run(["dvc", *args], cwd=repo, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    return proc
+
+
+def set_params(repo: Path, **sections: dict) -> None:
+    path = repo / "params.yaml"
+    params = yaml.safe_load(path.read_text())
+    for section, values in sections.items():
+        params[section].update(values)
+    path.write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
+
+
+@pytest.fixture
+def repo(tmp_path, shared_pn) -> Path:
+    repo = copy_project(tmp_path / "project")
+    set_params(repo, data={"url": str(shared_pn)})
+    return repo
+
+
+def test_fetch_and_preprocess(repo):
+    dvc(repo, "repro", "fetch", "preprocess")
+    sizes = {s: len(pd.read_csv(repo / f"data/processed/{s}.tsv", sep="\t")) for s in ("train", "dev", "test")}
+    assert sizes == {"train": 3888, "dev": 1112, "test": 553}
+    summary = json.loads((repo / "metrics/data.json").read_text())
+    expected = {"train": (2379, 929, 580), "dev": (691, 261, 160), "test": (336, 139, 78)}
+    for split, (pos, neu, neg) in expected.items():
+        assert (summary[split]["positive"], summary[split]["neutral"], summary[split]["negative"]) == (pos, neu, neg)
+    assert sum(summary[s]["unanimous"] for s in expected) == 4186
+    for png in ("class_balance.png", "text_length.png"):
+        assert (repo / "plots/data" / png).stat().st_size > 1000
+    shown = json.loads(dvc(repo, "metrics", "show", "--json").stdout)
+    assert shown[""]["data"]["metrics/data.json"]["data"]["train"]["rows"] == 3888
+    # Nothing changed: a second run executes no stage.
+    again = dvc(repo, "repro", "fetch", "preprocess").stdout
+    assert "Running stage" not in again, again
