@@ -20,7 +20,7 @@ SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S baseline.model=$(TINY)/sen
   -S train.checkpoint=$(TINY)/bert -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: setup repro test smoke lint clean-venv
+.PHONY: setup repro test smoke report lint clean-venv
 setup: $(BIN)/.installed
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
@@ -39,6 +39,10 @@ smoke: setup  ## offline end-to-end run on tiny local models; params.yaml is res
 	python -m stages.tiny_models --data $(SHARED_PN) --out $(TINY)
 	cp params.yaml $(TINY)/params.yaml.saved
 	dvc exp run $(SMOKE_SET); status=$$?; cp $(TINY)/params.yaml.saved params.yaml; exit $$status
+
+BASE ?= main
+report: setup  ## markdown report (params, metrics, plots) of the workspace against BASE
+	python -m stages.pr_report --base $(BASE) --out build/report
 
 lint: setup
 	ruff check .
