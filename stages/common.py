@@ -170,6 +170,13 @@ def write_json(path: Path, obj: object) -> None:
     path.write_text(json.dumps(obj, ensure_ascii=False, indent=2) + "\n", encoding="utf-8")
 
 
+def macro_f1(gold: np.ndarray, pred: np.ndarray, n_classes: int = len(CORPUS_LABELS)) -> float:
+    """Macro-F1 over all classes, counting a class that is never predicted as F1 = 0."""
+    from sklearn.metrics import f1_score
+
+    return float(f1_score(gold, pred, labels=list(range(n_classes)), average="macro", zero_division=0))
+
+
 def prob_columns(names: Sequence[str]) -> list[str]:
     return [f"p_{n}" for n in names]
 

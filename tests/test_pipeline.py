@@ -41,12 +41,14 @@ def repo(tmp_path, shared_pn) -> Path:
 
 def test_fetch_and_preprocess(repo):
     dvc(repo, "repro", "fetch", "preprocess")
-    sizes = {s: len(pd.read_csv(repo / f"data/processed/{s}.tsv", sep="\t")) for s in ("train", "dev", "test")}
+    sizes = {s: len(pd.read_csv(repo / f"data/processed/{s}.tsv", sep="\t"))
+             for s in ("train", "dev", "test")}
     assert sizes == {"train": 3888, "dev": 1112, "test": 553}
     summary = json.loads((repo / "metrics/data.json").read_text())
     expected = {"train": (2379, 929, 580), "dev": (691, 261, 160), "test": (336, 139, 78)}
     for split, (pos, neu, neg) in expected.items():
-        assert (summary[split]["positive"], summary[split]["neutral"], summary[split]["negative"]) == (pos, neu, neg)
+        counts = summary[split]
+        assert (counts["positive"], counts["neutral"], counts["negative"]) == (pos, neu, neg)
     assert sum(summary[s]["unanimous"] for s in expected) == 4186
     for png in ("class_balance.png", "text_length.png"):
         assert (repo / "plots/data" / png).stat().st_size > 1000
@@ -55,3 +57,24 @@ def test_fetch_and_preprocess(repo):
     # Nothing changed: a second run executes no stage.
     again = dvc(repo, "repro", "fetch", "preprocess").stdout
     assert "Running stage" not in again, again
+
+
+def test_make_report_against_base(repo):
+    dvc(repo, "repro", "fetch", "preprocess")
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@example.com"]
+    subprocess.run(["git", "add", "-A"], cwd=repo, check=True)
+    subprocess.run([*git, "commit", "-qm", "base run"], cwd=repo, check=True)
+    set_params(repo, preprocess={"split": "stratified"})
+    dvc(repo, "repro", "preprocess")
+    venv = Path(sys.executable).parent.parent
+    proc = subprocess.run(["make", "report", "BASE=HEAD", f"VENV={venv}"], cwd=repo, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    report = (repo / "build/report/report.md").read_text()
+    assert "| params.yaml | preprocess.split | corpus | stratified" in report
+    assert "| metrics/data.json | train.rows        | 3888   | 3886" in report
+    images = sorted(p.name for p in (repo / "build/report/images").iterdir())
+    assert "HEAD_plots_data_class_balance.png" in images
+    assert "workspace_plots_data_class_balance.png" in images
+    assert "](images/workspace_plots_data_class_balance.png)" in report
+    assert (repo / "build/report/plots/index.html").is_file()
