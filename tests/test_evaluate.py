@@ -1,0 +1,165 @@
+"""evaluate: hand-computed metrics, confusion data per example, the fine-tuned model's predictions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stages import evaluate
+from stages.common import write_json
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ["negative", "neutral", "positive"]
+TEXTS = ["部屋が狭かった。", "朝食は普通でした。", "また利用したいです。", "接客が最悪でした。",
+         "駅から近くて便利でした。", "景色が最高でした。"]
+# Gold label per split; ids are <split initial><n>.
+GOLD = {"train": [0, 1, 2, 2, 0, 1], "dev": [0, 1, 2, 2], "test": [0, 0, 1, 2, 2, 2]}
+# baseline_plain on test: accuracy 4/6; negative P 1 R 1/2; neutral P 1/3 R 1; positive P 1 R 2/3.
+PLAIN_TEST = ["negative", "neutral", "neutral", "neutral", "positive", "positive"]
+
+
+def write_splits() -> None:
+    Path("data/processed").mkdir(parents=True)
+    for split, labels in GOLD.items():
+        texts = [TEXTS[i % len(TEXTS)] for i in range(len(labels))]
+        pd.DataFrame({"id": [f"{split[0]}{i}" for i in range(len(labels))], "text": texts, "label": labels,
+                      "label_name": [NAMES[v] for v in labels], "agreement": 1.0,
+                      "votes": [json.dumps([3 * (v == c) for c in range(3)]) for v in labels],
+                      "length": [len(t) for t in texts]}).to_csv(f"data/processed/{split}.tsv", sep="\t",
+                                                                 index=False)
+
+
+def write_preds(model: str, split: str, pred: list[str]) -> None:
+    gold = [NAMES[v] for v in GOLD[split]]
+    frame = pd.DataFrame({"id": [f"{split[0]}{i}" for i in range(len(gold))], "gold": gold, "pred": pred})
+    for n in NAMES:
+        frame[f"p_{n}"] = np.where(frame["pred"] == n, 0.8, 0.1)
+    out = Path("predictions") / model
+    out.mkdir(parents=True, exist_ok=True)
+    frame.to_csv(out / f"{split}.csv", index=False)
+    write_json(out / "meta.json", {"model": f"hub/{model}", "revision": "abc123", "threshold": None})
+
+
+@pytest.fixture
+def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Splits plus hand-made predictions of every model (finetuned too: evaluate_all scores it alike)."""
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    monkeypatch.chdir(tmp_path)
+    write_splits()
+    for model in ("baseline_plain", "baseline_band", "tfidf", "finetuned"):
+        for split in ("train", "dev", "test"):
+            gold = [NAMES[v] for v in GOLD[split]]
+            write_preds(model, split, PLAIN_TEST if split == "test" else gold)
+    return tmp_path
+
+
+def test_metrics_match_hand_computed(workdir: Path) -> None:
+    metrics = evaluate.evaluate_all(NAMES)
+    m = metrics["baseline_plain"]["test"]
+    assert m["accuracy"] == pytest.approx(4 / 6, abs=1e-4)
+    assert m["macro_f1"] == pytest.approx((2 / 3 + 0.5 + 0.8) / 3, abs=1e-4)
+    assert m["weighted_f1"] == pytest.approx((2 * 2 / 3 + 0.5 + 3 * 0.8) / 6, abs=1e-4)
+    keys = ("precision", "recall", "f1", "support")
+    for name, values in {"negative": (1.0, 0.5, 2 / 3, 2), "neutral": (1 / 3, 1.0, 0.5, 1),
+                         "positive": (1.0, 2 / 3, 0.8, 3)}.items():
+        assert m[name] == pytest.approx(dict(zip(keys, values, strict=True)), abs=1e-4)
+    assert metrics["tfidf"]["dev"]["accuracy"] == 1.0
+    # Baselines are scored on dev/test only; trained models on train too.
+    assert set(metrics["baseline_band"]) == {"dev", "test"}
+    assert set(metrics["tfidf"]) == set(metrics["finetuned"]) == {"train", "dev", "test"}
+    assert metrics["models"]["baseline_plain"] == {"model": "hub/baseline_plain", "revision": "abc123"}
+    for model in ("baseline_plain", "tfidf"):
+        for split in metrics[model]:
+            conf = pd.read_csv(f"plots/confusion/{model}_{split}.csv")
+            assert list(conf.columns) == ["actual", "predicted"] and len(conf) == len(GOLD[split])
+            assert Path(f"plots/confusion/{model}_{split}.png").stat().st_size > 0
+    assert pd.read_csv("plots/confusion/baseline_plain_test.csv")["predicted"].tolist() == PLAIN_TEST
+    report = json.loads(Path("reports/classification/baseline_plain_test.json").read_text())
+    assert report["neutral"]["precision"] == pytest.approx(1 / 3)
+    assert "negative" in Path("reports/classification/baseline_plain_test.txt").read_text()
+    assert not Path("plots/confusion/baseline_plain_train.csv").exists()
+
+
+def test_missing_optional_split_is_skipped(workdir: Path) -> None:
+    Path("predictions/baseline_band/dev.csv").unlink()
+    metrics = evaluate.evaluate_all(NAMES)
+    assert set(metrics["baseline_band"]) == {"test"}
+    assert not Path("plots/confusion/baseline_band_dev.csv").exists()
+
+
+def drop_rows() -> None:
+    pd.read_csv("predictions/tfidf/dev.csv").head(3).to_csv("predictions/tfidf/dev.csv", index=False)
+
+
+@pytest.mark.parametrize("breakage, message", [
+    (lambda: shutil.rmtree("predictions/tfidf"), "predictions/tfidf is missing"),
+    (drop_rows, "does not cover exactly the ids"),
+    (lambda: write_preds("tfidf", "dev", ["negative", "neutral", "bogus", "positive"]), "unknown label"),
+])
+def test_bad_predictions_fail(workdir: Path, breakage, message: str) -> None:
+    breakage()
+    with pytest.raises(SystemExit, match=message):
+        evaluate.evaluate_all(NAMES)
+
+
+def test_label_order_by_name() -> None:
+    assert evaluate.label_order({0: "positive", 1: "negative", 2: "neutral"}, NAMES) == [1, 2, 0]
+    with pytest.raises(SystemExit, match="differ from label_names"):
+        evaluate.label_order({0: "LABEL_0", 1: "LABEL_1", 2: "LABEL_2"}, NAMES)
+
+
+def test_max_length_from_provenance() -> None:
+    assert evaluate.max_length_of({"params": {"max_length": 64}}) == 64
+    assert evaluate.max_length_of({"max_length": 32}) == 32
+    assert evaluate.max_length_of({"base_model": "x"}) == 128
+
+
+@pytest.fixture(scope="module")
+def fake_finetuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A tiny random 3-label BERT whose ids are NOT in project order, saved like the finetune stage does."""
+    from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
+
+    from stages.tiny_models import build
+
+    base = tmp_path_factory.mktemp("tiny")
+    paths = build(TEXTS * 3, base / "built", vocab_size=300)
+    config = BertConfig.from_pretrained(paths["bert"])
+    config.id2label = {0: "positive", 1: "negative", 2: "neutral"}
+    config.label2id = {v: k for k, v in config.id2label.items()}
+    out = base / "finetuned"
+    BertForSequenceClassification(config).save_pretrained(out)
+    AutoTokenizer.from_pretrained(paths["bert"]).save_pretrained(out)
+    write_json(out / "provenance.json", {"base_model": "build/tiny/bert", "revision": "local directory",
+                                         "best_epoch": 2, "params": {"max_length": 32}})
+    return out
+
+
+def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path) -> None:
+    shutil.rmtree("predictions/finetuned")
+    shutil.copytree(fake_finetuned, "models/finetuned")
+    evaluate.main()
+    meta = json.loads(Path("predictions/finetuned/meta.json").read_text())
+    assert meta == {"model": "models/finetuned", "base_model": "build/tiny/bert",
+                    "revision": "local directory", "max_length": 32, "best_epoch": 2}
+    pipe = evaluate.common.load_text_classifier("models/finetuned", "main", 32)
+    for split, labels in GOLD.items():
+        pred = pd.read_csv(f"predictions/finetuned/{split}.csv", dtype={"id": str})
+        assert list(pred.columns) == ["id", "gold", "pred", "p_negative", "p_neutral", "p_positive"]
+        assert pred["id"].tolist() == [f"{split[0]}{i}" for i in range(len(labels))]
+        assert set(pred["pred"]) <= set(NAMES)
+        probs = pred[["p_negative", "p_neutral", "p_positive"]].to_numpy()
+        assert np.allclose(probs.sum(axis=1), 1.0, atol=1e-4)
+        assert (np.asarray(NAMES)[probs.argmax(axis=1)] == pred["pred"]).all()
+        # Columns are matched to the model's labels by name, not by id.
+        raw = {s["label"]: s["score"] for s in pipe(TEXTS[0], top_k=None)}
+        assert probs[0] == pytest.approx([raw[n] for n in NAMES], abs=1e-4)
+        assert len(pd.read_csv(f"plots/confusion/finetuned_{split}.csv")) == len(labels)
+    metrics = json.loads(Path("metrics/evaluate.json").read_text())
+    assert metrics["models"]["finetuned"] == {"model": "models/finetuned", "base_model": "build/tiny/bert",
+                                              "revision": "local directory"}
+    assert set(metrics["finetuned"]) == {"train", "dev", "test"}
