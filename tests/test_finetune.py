@@ -1,0 +1,240 @@
+"""Stage `finetune` on a tiny local BERT and a few dozen hand-written reviews: real training runs."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+import yaml
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+
+from stages import finetune
+from stages.common import TrainParams
+from stages.tiny_models import build
+
+ROOT = Path(__file__).resolve().parent.parent
+NAMES = ("negative", "neutral", "positive")
+TEXTS = {
+    0: ["部屋が狭くて汚かったです。", "スタッフの対応が最悪でした。", "朝食が冷めていて残念でした。",
+        "二度と利用しません。", "エアコンの音がうるさくて眠れませんでした。", "お風呂のお湯がぬるかった。",
+        "チェックインに時間がかかりすぎです。", "タバコの臭いがひどかった。", "料金の割にサービスが悪い。",
+        "シーツに髪の毛が落ちていました。", "駐車場が狭くて停めにくかった。", "隣の部屋の声が筒抜けでした。",
+        "予約が間違っていて不快でした。", "トイレが壊れていました。", "フロントの態度が冷たかった。",
+        "食事がまずくて残念です。", "窓からの景色が最悪でした。", "清掃が行き届いていません。",
+        "期待外れのホテルでした。"],
+    1: ["出張で利用しました。", "駅から歩いて十分です。", "二泊しました。", "家族で泊まりました。",
+        "チェックアウトは十時です。", "部屋は八階でした。", "朝食はバイキング形式です。",
+        "近くにコンビニがあります。", "車で行きました。", "また機会があれば。", "仕事の関係で宿泊。",
+        "一人で利用しました。", "夕食は外で食べました。", "シングルの部屋でした。", "バスで向かいました。",
+        "平日に泊まりました。", "大浴場があります。", "(笑)", "三回目の利用です。"],
+    2: ["とても快適に過ごせました。", "スタッフの皆さんが親切でした。", "朝食がとても美味しかったです。",
+        "また利用したいと思います。", "部屋が広くて綺麗でした。", "温泉が最高でした。",
+        "景色が素晴らしかったです。", "ありがとうございました。", "コスパが良くて満足です。",
+        "ベッドがふかふかでよく眠れました。", "立地が便利で助かりました。", "料理が本当に美味しい。",
+        "接客が丁寧で感動しました。", "清潔で気持ちよかったです。", "子供も喜んでいました。",
+        "静かでゆっくりできました。", "お部屋から海が見えて最高。", "素敵な旅行になりました。",
+        "大満足の滞在でした。"],
+}
+N_DEV = 5  # per class; the rest is train
+BASE = {"epochs": 2, "batch_size": 8, "eval_batch_size": 16, "max_length": 32, "learning_rate": 2e-3,
+        "warmup": 0.0}
+
+
+class KilledError(Exception):
+    """Stands for the process being killed mid-run."""
+
+
+def votes(label: int, i: int) -> list[int]:
+    """Three annotators: unanimous, or one dissenting vote to a neighbouring class every third row."""
+    v = [0, 0, 0]
+    v[label] = 3
+    if i % 3 == 0:
+        v[label] -= 1
+        v[1 if label != 1 else (i // 3) % 2 * 2] += 1
+    return v
+
+
+def split_frame(split: str) -> pd.DataFrame:
+    rows = []
+    for label, texts in TEXTS.items():
+        part = texts[:N_DEV] if split == "dev" else texts[N_DEV:]
+        for i, text in enumerate(part):
+            v = votes(label, i)
+            rows.append({"id": f"{split}{label}{i:02d}", "text": text, "label": label,
+                         "label_name": NAMES[label], "agreement": round(max(v) / 3, 4),
+                         "votes": json.dumps(v), "length": len(text)})
+    return pd.DataFrame(rows)
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(tmp_path_factory) -> Path:
+    texts = [t for ts in TEXTS.values() for t in ts]
+    return build(texts, tmp_path_factory.mktemp("tiny"), vocab_size=300)["bert"]
+
+
+def workdir(path: Path, tiny_bert: Path, **train) -> Path:
+    """A project directory holding params.yaml and data/processed/{train,dev}.tsv."""
+    params = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
+    params["train"].update({"checkpoint": str(tiny_bert), **BASE, **train})
+    path.mkdir(parents=True, exist_ok=True)
+    (path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    (path / "data/processed").mkdir(parents=True, exist_ok=True)
+    for split in ("train", "dev"):
+        split_frame(split).to_csv(path / f"data/processed/{split}.tsv", sep="\t", index=False)
+    return path
+
+
+def run(path: Path, tiny_bert: Path, **train) -> Path:
+    with contextlib.chdir(workdir(path, tiny_bert, **train)):
+        finetune.main()
+    return path
+
+
+def tsv(path: Path, name: str) -> pd.DataFrame:
+    return pd.read_csv(path / "dvclive/plots/metrics" / f"{name}.tsv", sep="\t")
+
+
+def dev_logits(model_dir: Path) -> np.ndarray:
+    model = AutoModelForSequenceClassification.from_pretrained(model_dir).eval()
+    tokenizer = AutoTokenizer.from_pretrained(model_dir)
+    batch = tokenizer(split_frame("dev")["text"].tolist(), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        return model(**batch).logits.numpy()
+
+
+@pytest.fixture(scope="module")
+def base_run(tmp_path_factory, tiny_bert) -> Path:
+    return run(tmp_path_factory.mktemp("base"), tiny_bert)
+
+
+def test_trains_saves_a_pipeline_ready_model_and_logs_each_epoch(base_run):
+    model_dir = base_run / "models/finetuned"
+    classify = pipeline("text-classification", model=str(model_dir))
+    assert classify("部屋が綺麗でした。")[0]["label"] in NAMES
+    provenance = json.loads((model_dir / "provenance.json").read_text(encoding="utf-8"))
+    assert provenance["revision"] == "local directory" and provenance["params"]["epochs"] == 2
+    for name, column in [("train/loss", "loss"), ("dev/loss", "loss"), ("dev/accuracy", "accuracy"),
+                         ("dev/macro_f1", "macro_f1")]:
+        frame = tsv(base_run, name)
+        assert list(frame.columns) == ["step", column] and frame["step"].tolist() == [1, 2]
+    metrics = json.loads((base_run / "dvclive/metrics.json").read_text())
+    f1 = tsv(base_run, "dev/macro_f1").set_index("step")["macro_f1"]
+    assert metrics["best_epoch"] == f1.idxmax() and metrics["dev"]["macro_f1"] == f1.max()
+    assert metrics["dev"]["macro_f1"] == provenance["dev_macro_f1"] and metrics["epochs_run"] == 2
+    assert metrics["train_runtime_s"] > 0 and metrics["train_samples_per_second"] > 0
+    assert not (base_run / "dvclive/params.yaml").exists()  # params live in params.yaml only
+    assert not (base_run / finetune.CHECKPOINTS).exists()
+
+
+def test_same_seed_same_predictions_and_resume_without_checkpoint_starts_fresh(base_run, tiny_bert,
+                                                                               tmp_path):
+    again = run(tmp_path, tiny_bert, resume=True)
+    assert np.array_equal(dev_logits(again / "models/finetuned"), dev_logits(base_run / "models/finetuned"))
+    assert tsv(again, "train/loss").equals(tsv(base_run, "train/loss"))
+
+
+def test_soft_labels_train_on_vote_shares(base_run, tiny_bert, tmp_path):
+    data = finetune.to_dataset(split_frame("train"), AutoTokenizer.from_pretrained(tiny_bert), 32, soft=True)
+    shares = np.array(data["labels"])
+    assert shares.shape == (len(data), 3) and np.allclose(shares.sum(axis=1), 1.0)
+    assert {tuple(np.round(r, 4)) for r in shares} >= {(0.0, 0.0, 1.0), (0.0, 0.3333, 0.6667)}
+    soft = run(tmp_path, tiny_bert, soft_labels=True)
+    hard_loss = tsv(base_run, "train/loss")["loss"].tolist()
+    assert tsv(soft, "train/loss")["loss"].tolist() != pytest.approx(hard_loss)
+    assert (soft / "models/finetuned/provenance.json").is_file()
+
+
+def test_loss_matches_torch_cross_entropy():
+    logits = torch.randn(6, 3, generator=torch.Generator().manual_seed(0))
+    gold = torch.tensor([0, 1, 2, 2, 1, 0])
+    out = {"logits": logits}
+    ce = torch.nn.functional.cross_entropy
+    assert torch.allclose(finetune.make_loss(3, None, 0.0)(out, gold), ce(logits, gold))
+    weights = torch.tensor([2.0, 1.0, 0.5])
+    expected = ce(logits, gold, weight=weights, label_smoothing=0.1, reduction="sum") / 6
+    assert torch.allclose(finetune.make_loss(3, weights, 0.1)(out, gold), expected)
+    # Over a 12-example accumulated batch: the Trainer counts 12 gold ids, or 36 vote shares.
+    one_hot = torch.nn.functional.one_hot(gold, 3).float()
+    hard = finetune.make_loss(3, weights, 0.1)(out, gold, num_items_in_batch=torch.tensor(12))
+    assert torch.allclose(hard, expected / 2)
+    assert torch.allclose(finetune.make_loss(3, weights, 0.1)(out, one_hot, num_items_in_batch=36), hard)
+
+
+def test_freeze_layers_freezes_embeddings_and_bottom_layers(tiny_bert):
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main")
+    model = finetune.load_model(params, NAMES)
+    assert model.config.id2label == dict(enumerate(NAMES))
+    finetune.freeze(model, 1)
+    frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
+    expected = {n for n, _ in model.named_parameters()
+                if n.startswith(("bert.embeddings.", "bert.encoder.layer.0."))}
+    assert frozen == expected and expected
+    with pytest.raises(SystemExit, match=r"train\.freeze_layers: 3 exceeds .* 2 encoder layers"):
+        finetune.freeze(model, 3)
+
+
+def test_knobs_together_keep_frozen_weights(tiny_bert, tmp_path):
+    out = run(tmp_path, tiny_bert, freeze_layers=2, class_weights="balanced", label_smoothing=0.1,
+              grad_accum=2, early_stopping_patience=1, precision="fp32")
+    base = AutoModelForSequenceClassification.from_pretrained(tiny_bert).state_dict()
+    tuned = AutoModelForSequenceClassification.from_pretrained(out / "models/finetuned").state_dict()
+    for name, tensor in base.items():
+        if name.startswith(("bert.embeddings.", "bert.encoder.")):
+            assert torch.equal(tensor, tuned[name]), name
+    assert not torch.equal(base["bert.pooler.dense.weight"], tuned["bert.pooler.dense.weight"])
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
+@pytest.mark.parametrize("precision", ["bf16", "fp16"])
+def test_half_precision_without_gpu_fails_before_work(tiny_bert, tmp_path, monkeypatch, precision):
+    monkeypatch.chdir(workdir(tmp_path, tiny_bert, precision=precision))
+    with pytest.raises(SystemExit, match=rf"train\.precision: {precision} needs a CUDA GPU"):
+        finetune.main()
+    assert not Path("dvclive").exists() and not finetune.CHECKPOINTS.exists()
+    assert finetune.mixed_precision("auto") == {"bf16": False, "fp16": False}
+
+
+def test_patience_that_can_never_trigger_is_an_error(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.chdir(workdir(tmp_path, tiny_bert, early_stopping_patience=2))
+    with pytest.raises(SystemExit, match=r"train\.early_stopping_patience: 2 .* train\.epochs=2"):
+        finetune.main()
+
+
+def test_resume_continues_from_the_last_epoch_checkpoint(base_run, tiny_bert, tmp_path, monkeypatch):
+    def stop(self, args, state, control, **kwargs):
+        raise KilledError(f"killed after epoch {state.epoch}")
+
+    with monkeypatch.context() as m:  # a run killed right after its epoch-1 checkpoint was written
+        m.setattr(finetune.LiveCallback, "on_save", stop, raising=False)
+        with pytest.raises(KilledError):
+            run(tmp_path, tiny_bert)
+    checkpoints = sorted(p.name for p in (tmp_path / finetune.CHECKPOINTS).glob("checkpoint-*"))
+    steps_per_epoch = 6  # 42 train texts / 8
+    assert checkpoints == [f"checkpoint-{steps_per_epoch}"]
+    assert tsv(tmp_path, "train/loss")["step"].tolist() == [1]
+    epoch1 = tsv(tmp_path, "train/loss")
+
+    with pytest.raises(SystemExit, match=r"train\.resume: .* \['learning_rate'\]"):
+        run(tmp_path, tiny_bert, resume=True, learning_rate=1e-3)
+
+    started_at, begin = [], finetune.LiveCallback.on_train_begin
+
+    def record_start(self, args, state, control, **kwargs):
+        started_at.append(state.global_step)
+        begin(self, args, state, control, **kwargs)
+
+    monkeypatch.setattr(finetune.LiveCallback, "on_train_begin", record_start)
+    (tmp_path / "dvclive").rename(tmp_path / "dvclive.old")  # `dvc repro` deletes outs before a run
+    run(tmp_path, tiny_bert, resume=True)
+    assert started_at == [steps_per_epoch]
+    resumed = tsv(tmp_path, "train/loss")
+    assert resumed["step"].tolist() == [1, 2] and resumed.iloc[:1].equals(epoch1)
+    assert not (tmp_path / finetune.CHECKPOINTS).exists()
+    # Resuming at an epoch boundary restores weights, optimiser, scheduler and RNG: same as uninterrupted.
+    assert resumed.equals(tsv(base_run, "train/loss"))
+    assert np.allclose(dev_logits(tmp_path / "models/finetuned"), dev_logits(base_run / "models/finetuned"))
