@@ -217,7 +217,7 @@ def load_text_classifier(model: str, revision: str, max_length: int):
 
 
 def classify(pipe, texts: Sequence[str], batch_size: int, max_length: int,
-             desc: str = "classify") -> np.ndarray:
+             desc: str = "classify", progress: bool = True) -> np.ndarray:
     """Class probabilities, in the model's id order, for every text.
 
     Texts are fed longest first so that each batch pads to similar lengths; results come back
@@ -231,7 +231,8 @@ def classify(pipe, texts: Sequence[str], batch_size: int, max_length: int,
     probs = np.zeros((len(texts), len(column)), dtype=np.float64)
     outputs = pipe((texts[i] for i in order), batch_size=batch_size, top_k=None,
                    truncation=True, max_length=max_length)
-    for scores, i in zip(tqdm(outputs, total=len(texts), desc=desc, file=sys.stderr), order, strict=True):
+    bar = tqdm(outputs, total=len(texts), desc=desc, file=sys.stderr, disable=not progress)
+    for scores, i in zip(bar, order, strict=True):
         for s in scores:
             probs[i, column[s["label"]]] = s["score"]
     return probs

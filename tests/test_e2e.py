@@ -1,0 +1,161 @@
+"""End to end, offline: `dvc repro` of the whole pipeline in a temporary git copy of the project,
+on the real pn.tsv (local copy) and tiny models built here, then DVC experiments on top of it."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+
+from stages import tiny_models
+from stages.preprocess import read_rows
+from tests.conftest import SHARED_PN, copy_project
+
+BIN = str(Path(sys.executable).parent)
+MODELS = ("baseline_plain", "baseline_band", "tfidf", "finetuned")
+NAMES = {"negative", "neutral", "positive"}
+
+
+def run(repo: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
+    proc = subprocess.run(list(cmd), cwd=repo, env=env, capture_output=True, text=True)
+    if check:
+        assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
+    return proc
+
+
+def git_commit(repo: Path, message: str) -> None:
+    run(repo, "git", "add", "-A")
+    run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
+
+
+@pytest.fixture(scope="module")
+def repo(tmp_path_factory) -> Path:
+    if not SHARED_PN.is_file():
+        pytest.skip(f"the local corpus copy {SHARED_PN} is absent")
+    base = tmp_path_factory.mktemp("e2e")
+    rows = read_rows(SHARED_PN)
+    # Absolute paths outside the repo: queued experiments run in their own temporary copies.
+    tiny = tiny_models.build(rows.loc[rows["usage"] == "train", "text"].tolist(), base / "tiny",
+                             vocab_size=2000)
+    repo = copy_project(base / "project")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["url"] = str(SHARED_PN)
+    params["baseline"]["model"] = str(tiny["sentiment"])
+    params["train"].update(checkpoint=str(tiny["bert"]), epochs=2, learning_rate=5e-4, max_length=64)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
+    run(repo, "dvc", "repro")
+    return repo
+
+
+def metrics(repo: Path, rev: str = "") -> dict:
+    shown = json.loads(run(repo, "dvc", "metrics", "show", "--json").stdout)
+    return {path: entry["data"] for path, entry in shown[rev]["data"].items()}
+
+
+def test_metrics_name_every_model_and_are_in_range(repo):
+    evaluate = metrics(repo)["metrics/evaluate.json"]
+    for model in MODELS:
+        for key in ("accuracy", "macro_f1", "weighted_f1"):
+            assert 0.0 <= evaluate[model]["test"][key] <= 1.0, (model, key)
+        assert {evaluate[model]["test"][n]["support"] for n in NAMES} == {78, 139, 336}
+    # Each metrics file says which models made it: here the tiny local ones, never a hub id.
+    assert evaluate["models"]["baseline_plain"]["model"].endswith("tiny/sentiment")
+    assert evaluate["models"]["finetuned"]["base_model"].endswith("tiny/bert")
+    assert evaluate["models"]["finetuned"]["revision"] == "local directory"
+    # TF-IDF is a real classifier even offline: well above the majority-class rate (336/553).
+    assert evaluate["tfidf"]["test"]["accuracy"] > 0.75
+    live = metrics(repo)["dvclive/metrics.json"]
+    assert live["epochs_run"] == 2 and 1 <= live["best_epoch"] <= 2
+
+
+def test_confusion_data_cover_the_test_split(repo):
+    for model in MODELS:
+        confusion = pd.read_csv(repo / f"plots/confusion/{model}_test.csv")
+        assert list(confusion.columns) == ["actual", "predicted"]
+        assert len(confusion) == 553
+        assert set(confusion["actual"]) == NAMES and set(confusion["predicted"]) <= NAMES
+        assert (repo / f"plots/confusion/{model}_test.png").stat().st_size > 5000
+
+
+def test_saved_model_labels_a_sentence(repo):
+    from transformers import pipeline
+
+    classifier = pipeline("text-classification", model=str(repo / "models/finetuned"))
+    [result] = classifier("駅から近くて便利でした。")
+    assert result["label"] in NAMES and 0.0 < result["score"] <= 1.0
+
+
+def test_error_report_lists_exactly_the_mispredicted_rows(repo):
+    errors = pd.read_csv(repo / "reports/errors.csv", dtype={"id": str})
+    report = (repo / "reports/error_analysis.md").read_text()
+    for split in ("train", "test"):
+        pred = pd.read_csv(repo / f"predictions/finetuned/{split}.csv", dtype={"id": str})
+        wrong = set(pred.loc[pred["gold"] != pred["pred"], "id"])
+        assert set(errors.loc[errors["split"] == split, "id"]) == wrong
+        assert all(i in report for i in wrong)
+    assert "tiny/bert" in report or "models/finetuned" in report
+
+
+def test_summary_answers_the_report_items(repo):
+    summary = (repo / "reports/summary.md").read_text()
+    for needle in ("tiny/sentiment", "tiny/bert", "| finetuned | test |", "Test classification report",
+                   "../plots/confusion/finetuned_test.png", "../plots/learning_curve.png", "| test | 553 |"):
+        assert needle in summary, needle
+    assert (repo / "plots/learning_curve.png").stat().st_size > 5000
+
+
+def test_noop_repro_runs_nothing(repo):
+    started = time.perf_counter()
+    out = run(repo, "dvc", "repro").stdout
+    elapsed = time.perf_counter() - started
+    assert "Running stage" not in out, out
+    print(f"no-op dvc repro: {elapsed:.1f} s")
+    assert elapsed < 15
+
+
+def test_experiment_reruns_only_finetune_and_after(repo):
+    git_commit(repo, "baseline run")
+    out = run(repo, "dvc", "exp", "run", "-S", "train.epochs=3").stdout
+    ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
+    assert ran == {"finetune", "evaluate", "error_analysis", "summary"}, out
+    diff = json.loads(run(repo, "dvc", "metrics", "diff", "HEAD", "--json").stdout)
+    assert diff["dvclive/metrics.json"]["epochs_run"] == {"old": 2, "new": 3, "diff": 1}
+    params = json.loads(run(repo, "dvc", "params", "diff", "HEAD", "--json").stdout)
+    epochs = params["params.yaml"]["train.epochs"]
+    assert (epochs["old"], epochs["new"]) == (2, 3)
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    epochs = {exp["rev"]: [e["data"]["params"]["params.yaml"]["data"]["train"]["epochs"]
+                           for e in (exp.get("experiments") or []) for e in e["revs"]]
+              for exp in shown}
+    assert 3 in sum(epochs.values(), []), epochs
+    run(repo, "git", "checkout", "--", ".")  # back to the committed baseline for the next test
+    run(repo, "dvc", "checkout", "--force")
+
+
+def test_queued_sweep_runs_isolated(repo):
+    before = (repo / "dvclive/metrics.json").read_text()
+    run(repo, "dvc", "exp", "run", "--queue", "-S", "train.learning_rate=1e-4,1e-3")
+    run(repo, "dvc", "queue", "start", "-j", "1")
+    deadline = time.time() + 600
+    while time.time() < deadline:
+        status = run(repo, "dvc", "queue", "status").stdout
+        if "Queued" not in status and "Running" not in status:
+            break
+        time.sleep(5)
+    assert "Success" in status and "Failed" not in status, status + run(repo, "dvc", "queue", "logs",
+                                                                         "--help", check=False).stdout
+    assert status.count("Success") >= 2, status
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    rates = [e["data"]["params"]["params.yaml"]["data"]["train"]["learning_rate"]
+             for exp in shown for e_list in (exp.get("experiments") or []) for e in e_list["revs"]]
+    assert {1e-4, 1e-3} <= set(rates), rates
+    # Queued experiments ran in temporary copies: the workspace is untouched.
+    assert (repo / "dvclive/metrics.json").read_text() == before
