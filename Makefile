@@ -20,7 +20,7 @@ SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S baseline.model=$(TINY)/sen
   -S train.checkpoint=$(TINY)/bert -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: setup repro test smoke report lint clean-venv
+.PHONY: setup repro test smoke exps report lint clean-venv
 setup: $(BIN)/.installed
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
@@ -35,10 +35,20 @@ repro: setup  ## run the whole pipeline (needs the model hub, or params pointing
 test: setup  ## the test suite (offline)
 	python -m pytest -q
 
-smoke: setup  ## offline end-to-end run on tiny local models; params.yaml is restored afterwards
+# Leaves the smoke overrides in params.yaml, so params and results in the workspace agree;
+# `git checkout params.yaml dvc.lock` goes back.
+smoke: setup  ## offline end-to-end run on tiny local models (results in metrics/, plots/, reports/)
 	python -m stages.tiny_models --data $(SHARED_PN) --out $(TINY)
-	cp params.yaml $(TINY)/params.yaml.saved
-	dvc exp run $(SMOKE_SET); status=$$?; cp $(TINY)/params.yaml.saved params.yaml; exit $$status
+	dvc exp run $(SMOKE_SET)
+	@echo "smoke: params.yaml holds the smoke overrides now; 'git checkout params.yaml dvc.lock' undoes them"
+
+# `dvc exp show` limited to the params and metrics that matter for the study.
+EXP_PARAMS := epochs|learning_rate|batch_size|weight_decay|warmup|hidden_dropout|attention_dropout
+EXP_PARAMS := $(EXP_PARAMS)|label_smoothing|freeze_layers|early_stopping_patience|class_weights|soft_labels
+EXP_METRICS := (finetuned|baseline_band|tfidf)\.test\.(accuracy|macro_f1)$$|best_epoch|epochs_run
+EXP_COLUMNS := Experiment|Created|train\.($(EXP_PARAMS))$$|$(EXP_METRICS)
+exps: setup  ## compare experiments: key params and test metrics only
+	dvc exp show --drop '.*' --keep '$(EXP_COLUMNS)'
 
 BASE ?= main
 report: setup  ## markdown report (params, metrics, plots) of the workspace against BASE
