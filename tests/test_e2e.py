@@ -136,6 +136,11 @@ def test_experiment_reruns_only_finetune_and_after(repo):
                            for e in (exp.get("experiments") or []) for e in e["revs"]]
               for exp in shown}
     assert 3 in sum(epochs.values(), []), epochs
+    venv = Path(sys.executable).parent.parent
+    table = run(repo, "make", "exps", f"VENV={venv}").stdout
+    for column in ("train.epochs", "train.learning_rate", "finetuned.test.macro_f1", "tfidf.test.accuracy"):
+        assert column in table, table
+    assert "eval_batch_size" not in table and "negative.precision" not in table
     run(repo, "git", "checkout", "--", ".")  # back to the committed baseline for the next test
     run(repo, "dvc", "checkout", "--force")
 
