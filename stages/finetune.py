@@ -4,17 +4,33 @@ Dev macro-F1 picks the best epoch; that model and its tokenizer go to models/fin
 as-is by `pipeline()`), per-epoch curves to dvclive/. Epoch checkpoints live in
 build/finetune_checkpoints/ (outside the DVC outs, so `train.resume` survives `dvc repro`) and are
 removed after a successful run.
+
+Kill safety: a run killed at any point (SIGTERM, SIGKILL) can be rerun, and with `train.resume` it
+continues from its last epoch. The Trainer writes a checkpoint in place, trainer_state.json last, so a
+kill mid-save (or mid-rotation) leaves an incomplete checkpoint-N: resume takes the newest complete one
+and deletes the incomplete ones. The final clean-up renames the checkpoint dir before deleting it, and
+a process whose launcher (torchrun, DVC) has died stops instead of writing on as an orphan.
+
+Distributed: runs unchanged under `torchrun --nproc_per_node=N -m stages.finetune` (DDP; gloo on CPU).
+Every process trains; only the main one writes or deletes files (checkpoint dir preparation, DVCLive,
+the saved model, provenance, clean-up) and prints, with barriers where the others must wait.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import re
 import shutil
+import signal
+import threading
+import time
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import torch
+from accelerate import PartialState
 from datasets import Dataset
 from dvclive import Live
 from sklearn.metrics import accuracy_score
@@ -29,13 +45,18 @@ from transformers import (
     TrainingArguments,
     set_seed,
 )
-from transformers.trainer_utils import get_last_checkpoint
 
 from stages.common import ParamsError, TrainParams, load_params, macro_f1, model_card, read_split, write_json
 
 MODEL_DIR = Path("models/finetuned")
 CHECKPOINTS = Path("build/finetune_checkpoints")
 RUN_PARAMS = "run_params.json"  # the params the checkpoints were made with
+CHECKPOINT_RE = re.compile(r"checkpoint-(\d+)")  # the Trainer's checkpoint dirs
+# What a resumable checkpoint holds: trainer_state.json (the Trainer writes it last), these, and weights.
+TRAINER_STATE = "trainer_state.json"
+CHECKPOINT_FILES = ("config.json", "optimizer.pt", "scheduler.pt")
+WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
+                "pytorch_model.bin.index.json")
 LIVE_DIR = "dvclive"
 LIVE_KEYS = ("train/loss", "dev/loss", "dev/accuracy", "dev/macro_f1")
 
@@ -52,10 +73,81 @@ def mixed_precision(precision: str) -> dict[str, bool]:
     return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
 
 
-def prepare_checkpoints(train: TrainParams, label_names: tuple[str, ...]) -> str | None:
-    """The checkpoint to resume from (None: fresh start, with the working dir emptied)."""
+def distributed_cpu() -> bool:
+    """Launched by torchrun (WORLD_SIZE > 1) on a machine without CUDA. Accelerate then needs cpu=True
+    to set up DDP (over gloo); without it every process would train on its own and all of them would
+    write the same files."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
+
+
+def stop_with_launcher(poll_s: float = 0.2) -> None:
+    """Under torchrun or DVC, end this process as soon as the process that launched it is gone.
+
+    torchrun starts each worker in a session of its own: killing torchrun (or its process group) with
+    SIGKILL leaves the workers training and writing files. DVC, killed alone, leaves its stage running
+    the same way. Such an orphan can no longer be recorded in dvc.lock, and its writes would collide
+    with a rerun's. Not armed for a plain `python -m stages.finetune` (e.g. under nohup)."""
+    if os.name != "posix" or not {"TORCHELASTIC_RUN_ID", "DVC_STAGE"} & os.environ.keys():
+        return
+    launcher = os.getppid()
+
+    def watch() -> None:
+        while os.getppid() == launcher:
+            time.sleep(poll_s)
+        os.kill(os.getpid(), signal.SIGKILL)  # as abrupt as the launcher's end; resume handles it
+
+    threading.Thread(target=watch, name="stop-with-launcher", daemon=True).start()
+
+
+def checkpoint_dirs(folder: Path) -> list[Path]:
+    """checkpoint-N directories, oldest (smallest N) first."""
+    found = [(int(m.group(1)), p) for p in folder.iterdir()
+             if p.is_dir() and (m := CHECKPOINT_RE.fullmatch(p.name))] if folder.is_dir() else []
+    return [p for _, p in sorted(found)]
+
+
+def is_complete(checkpoint: Path) -> bool:
+    """Whether the Trainer finished writing `checkpoint` and nothing of it has been deleted since.
+
+    A kill while the Trainer saves leaves no or a truncated trainer_state.json (written last); a kill
+    while it rotates checkpoints (rmtree) leaves some files missing. RNG files are optional: the Trainer
+    resumes without them (logging that exact reproducibility is lost)."""
+    try:
+        state = json.loads((checkpoint / TRAINER_STATE).read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return False
+    step = CHECKPOINT_RE.fullmatch(checkpoint.name).group(1)
+    return (isinstance(state, dict) and str(state.get("global_step")) == step
+            and all((checkpoint / f).is_file() for f in CHECKPOINT_FILES)
+            and any((checkpoint / f).is_file() for f in WEIGHT_FILES))
+
+
+def last_checkpoint(folder: Path) -> Path | None:
+    """The newest complete checkpoint in `folder` (None: there is none)."""
+    return next((p for p in reversed(checkpoint_dirs(folder)) if is_complete(p)), None)
+
+
+def trash_dir() -> Path:
+    return CHECKPOINTS.with_name(CHECKPOINTS.name + ".deleting")
+
+
+def remove_checkpoints() -> None:
+    """Delete the checkpoint dir atomically (rename, then delete), so a kill mid-delete cannot leave
+    half a checkpoint that looks resumable."""
+    trash = trash_dir()
+    shutil.rmtree(trash, ignore_errors=True)
+    if CHECKPOINTS.exists():
+        CHECKPOINTS.rename(trash)
+    shutil.rmtree(trash, ignore_errors=True)
+
+
+def prepare_checkpoints(train: TrainParams, label_names: tuple[str, ...], state: PartialState) -> str | None:
+    """The checkpoint to resume from (None: fresh start, with the working dir emptied).
+
+    Every process reads and checks (reaching the same verdict, errors included); then the main process
+    alone changes the directory while the others wait."""
     run = {**train.model_dump(exclude={"resume", "report_to"}), "label_names": list(label_names)}
-    last = get_last_checkpoint(str(CHECKPOINTS)) if train.resume and CHECKPOINTS.is_dir() else None
+    last = last_checkpoint(CHECKPOINTS) if train.resume else None
     if last is not None:
         saved = CHECKPOINTS / RUN_PARAMS
         before = json.loads(saved.read_text(encoding="utf-8")) if saved.is_file() else {}
@@ -63,11 +155,19 @@ def prepare_checkpoints(train: TrainParams, label_names: tuple[str, ...]) -> str
         if changed:  # the optimiser/scheduler state would silently mix two configurations
             raise ParamsError(f"train.resume: {last} was made with other values of {changed}; restore "
                               "them or set train.resume=false to start afresh")
-        print(f"resuming from {last}")
-        return last
-    shutil.rmtree(CHECKPOINTS, ignore_errors=True)
-    write_json(CHECKPOINTS / RUN_PARAMS, run)
-    return None
+    state.wait_for_everyone()  # nobody reads the dir while the main process changes it
+    if state.is_main_process:
+        if last is None:
+            remove_checkpoints()
+            write_json(CHECKPOINTS / RUN_PARAMS, run)
+        else:
+            for stale in checkpoint_dirs(CHECKPOINTS):  # left by a run killed mid-save
+                if not is_complete(stale):
+                    print(f"removing incomplete checkpoint {stale}")
+                    shutil.rmtree(stale)
+            print(f"resuming from {last}")
+    state.wait_for_everyone()
+    return None if last is None else str(last)
 
 
 def load_model(train: TrainParams, label_names: tuple[str, ...]):
@@ -167,26 +267,10 @@ class LiveCallback(TrainerCallback):
         self._sync(state)
 
 
-def main() -> None:
-    params = load_params()
-    train, names = params.train, params.preprocess.label_names
-    precision = mixed_precision(train.precision)  # params errors before any heavy work
-    if train.early_stopping_patience >= train.epochs:
-        raise ParamsError(f"train.early_stopping_patience: {train.early_stopping_patience} can never stop "
-                          f"a run of train.epochs={train.epochs}; use 0 (off) or fewer epochs")
-    resume_from = prepare_checkpoints(train, names)
-    set_seed(train.seed)  # before the model: the new classification head is randomly initialised
-    tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
-                                              trust_remote_code=False, model_max_length=train.max_length)
-    model = load_model(train, names)
-    freeze(model, train.freeze_layers)
-    frames = {split: read_split(split) for split in ("train", "dev")}
-    weights = None
-    if train.class_weights == "balanced":
-        y = frames["train"]["label"].to_numpy()
-        weights = torch.tensor(compute_class_weight("balanced", classes=np.arange(len(names)), y=y),
-                               dtype=torch.float32)
-    args = TrainingArguments(
+def training_args(train: TrainParams, precision: dict[str, bool]) -> TrainingArguments:
+    """The Trainer's settings. Creating them joins the process group when launched by torchrun."""
+    cpu_ddp = distributed_cpu()
+    return TrainingArguments(
         output_dir=str(CHECKPOINTS), num_train_epochs=train.epochs, learning_rate=train.learning_rate,
         per_device_train_batch_size=train.batch_size, per_device_eval_batch_size=train.eval_batch_size,
         gradient_accumulation_steps=train.grad_accum, weight_decay=train.weight_decay,
@@ -198,9 +282,36 @@ def main() -> None:
         train_sampling_strategy="group_by_length",  # 4.x group_by_length=True
         seed=train.seed, data_seed=train.seed,  # full_determinism only matters on GPU (and slows it)
         dataloader_pin_memory=torch.cuda.is_available(),
+        use_cpu=cpu_ddp, ddp_backend="gloo" if cpu_ddp else None,  # None: Accelerate's choice (nccl)
         report_to=train.report_to, disable_tqdm=False, **precision)
-    live = Live(dir=LIVE_DIR, dvcyaml=False, save_dvc_exp=False, report=None)
-    callbacks = [LiveCallback(live)]
+
+
+def main() -> None:
+    params = load_params()
+    train, names = params.train, params.preprocess.label_names
+    precision = mixed_precision(train.precision)  # params errors before any heavy work
+    if train.early_stopping_patience >= train.epochs:
+        raise ParamsError(f"train.early_stopping_patience: {train.early_stopping_patience} can never stop "
+                          f"a run of train.epochs={train.epochs}; use 0 (off) or fewer epochs")
+    stop_with_launcher()
+    args = training_args(train, precision)
+    state = args.distributed_state  # one process (no-op barriers) unless launched by torchrun
+    main_process = state.is_main_process  # world rank 0: the only one that writes files or prints
+    resume_from = prepare_checkpoints(train, names, state)
+    set_seed(train.seed)  # before the model: the new classification head is randomly initialised
+    tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
+                                              trust_remote_code=False, model_max_length=train.max_length)
+    model = load_model(train, names)
+    freeze(model, train.freeze_layers)
+    frames = {split: read_split(split) for split in ("train", "dev")}
+    weights = None
+    if train.class_weights == "balanced":
+        y = frames["train"]["label"].to_numpy()
+        weights = torch.tensor(compute_class_weight("balanced", classes=np.arange(len(names)), y=y),
+                               dtype=torch.float32)
+    # Log history and metrics are gathered across processes, so the main process alone logs them all.
+    live = Live(dir=LIVE_DIR, dvcyaml=False, save_dvc_exp=False, report=None) if main_process else None
+    callbacks = [LiveCallback(live)] if main_process else []
     if train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
     trainer = Trainer(
@@ -210,26 +321,35 @@ def main() -> None:
         compute_loss_func=make_loss(len(names), weights, train.label_smoothing),
         compute_metrics=compute_metrics, callbacks=callbacks)
     result = trainer.train(resume_from_checkpoint=resume_from)
+    # Every process has loaded the best checkpoint (no barrier after that in the Trainer) before the
+    # main one deletes anything.
+    state.wait_for_everyone()
     rows = epoch_rows(trainer.state.log_history)
     best = next(r for r in rows if r["step"] == trainer.state.best_global_step)
-    # metrics.json: the best epoch's row (the model that is kept), not the last epoch's.
-    live.summary = {"train": {"loss": best["train/loss"]},
-                    "dev": {k.split("/")[1]: best[k] for k in LIVE_KEYS[1:]},
-                    "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],
-                    "train_runtime_s": result.metrics["train_runtime"],  # this call's only, if resumed
-                    "train_samples_per_second": result.metrics["train_samples_per_second"]}
-    live.step = best["epoch"]
-    live.end()
-    shutil.rmtree(MODEL_DIR, ignore_errors=True)
-    trainer.save_model(str(MODEL_DIR))  # the best epoch's weights (load_best_model_at_end)
-    tokenizer.save_pretrained(str(MODEL_DIR))
-    card = model_card(train.checkpoint, train.revision)
-    write_json(MODEL_DIR / "provenance.json", {
-        "base_model": card["model"], "revision": card["revision"], "best_epoch": best["epoch"],
-        "dev_macro_f1": best["dev/macro_f1"], "params": train.model_dump()})
-    shutil.rmtree(CHECKPOINTS)
-    print(f"best epoch {best['epoch']}/{rows[-1]['epoch']}: dev macro-F1 {best['dev/macro_f1']:.4f}, "
-          f"accuracy {best['dev/accuracy']:.4f} -> {MODEL_DIR}")
+    if main_process:
+        # metrics.json: the best epoch's row (the model that is kept), not the last epoch's.
+        live.summary = {"train": {"loss": best["train/loss"]},
+                        "dev": {k.split("/")[1]: best[k] for k in LIVE_KEYS[1:]},
+                        "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],
+                        "train_runtime_s": result.metrics["train_runtime"],  # this call's only, if resumed
+                        "train_samples_per_second": result.metrics["train_samples_per_second"]}
+        live.step = best["epoch"]
+        live.end()
+        shutil.rmtree(MODEL_DIR, ignore_errors=True)
+    state.wait_for_everyone()
+    trainer.save_model(str(MODEL_DIR))  # best epoch's weights (load_best_model_at_end); main process writes
+    if main_process:
+        tokenizer.save_pretrained(str(MODEL_DIR))
+        card = model_card(train.checkpoint, train.revision)
+        write_json(MODEL_DIR / "provenance.json", {
+            "base_model": card["model"], "revision": card["revision"], "best_epoch": best["epoch"],
+            "dev_macro_f1": best["dev/macro_f1"], "params": train.model_dump()})
+        remove_checkpoints()
+        print(f"best epoch {best['epoch']}/{rows[-1]['epoch']}: dev macro-F1 {best['dev/macro_f1']:.4f}, "
+              f"accuracy {best['dev/accuracy']:.4f} -> {MODEL_DIR}")
+    state.wait_for_everyone()
+    if state.use_distributed:
+        state.destroy_process_group()
 
 
 if __name__ == "__main__":
