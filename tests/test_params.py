@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -53,3 +56,21 @@ def test_yaml_is_loaded_safely(tmp_path):
     path.write_text("data: !!python/object/apply:os.system ['echo pwned']\n")
     with pytest.raises(yaml.constructor.ConstructorError):
         load_params(path)
+
+
+@pytest.mark.parametrize("stage, section, key, value, expected", [
+    ("finetune", "train", "epochs", -1, "train.epochs"),
+    ("finetune", "train", "precision", "fp8", "train.precision"),
+    ("baseline_pipeline", "baseline", "label_map", {"negative": "negative", "positive": "great"},
+     "baseline.label_map"),
+    ("fetch", "data", "url", "", "data.url"),
+])
+def test_stage_fails_before_any_work(tmp_path, stage, section, key, value, expected):
+    with_change(tmp_path, section, key, value)
+    started = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", f"stages.{stage}"], cwd=tmp_path, capture_output=True,
+                          text=True, env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
+    assert proc.returncode != 0
+    assert expected in proc.stderr, proc.stderr
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["params.yaml"]  # nothing written
+    assert time.perf_counter() - started < 60
