@@ -16,6 +16,7 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
+from matplotlib.ticker import MaxNLocator
 
 from stages.common import PREDICTIONS_DIR
 
@@ -47,6 +48,7 @@ def plot_curve(curve: pd.DataFrame) -> None:
     curve[["dev_accuracy", "dev_macro_f1"]].plot(ax=score, marker="o", title="Dev scores per epoch")
     for ax in (loss, score):
         ax.set_xlabel("epoch")
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     CURVE_FILE.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(CURVE_FILE, dpi=100)
