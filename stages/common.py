@@ -216,25 +216,42 @@ def load_text_classifier(model: str, revision: str, max_length: int):
                     trust_remote_code=False, device=device_index())
 
 
-def classify(pipe, texts: Sequence[str], batch_size: int, max_length: int,
-             desc: str = "classify", progress: bool = True) -> np.ndarray:
-    """Class probabilities, in the model's id order, for every text.
+def token_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[np.ndarray]:
+    """Indices, longest first, cut into batches of at most `batch_size` texts and at most
+    `max_tokens` padded positions (texts x the batch's longest), so that a few long texts do not
+    pad a whole large batch to their length (a lone text longer than the budget is its own batch)."""
+    order = np.argsort([-n for n in lengths], kind="stable")
+    out, start = [], 0
+    while start < len(order):
+        n = max(1, min(batch_size, max_tokens // max(1, lengths[order[start]])))
+        out.append(order[start:start + n])
+        start += n
+    return out
 
-    Texts are fed longest first so that each batch pads to similar lengths; results come back
-    in input order.
+
+def classify(pipe, texts: Sequence[str], batch_size: int, max_length: int, desc: str = "classify",
+             progress: bool = True, max_tokens: int = 4096) -> np.ndarray:
+    """Class probabilities, in the model's id order, for every text, through the pipeline.
+
+    Texts are grouped by token count (one tokenizer pass up front) into batches that each pad to
+    their own longest text under a budget of `max_tokens` positions; results come back in input
+    order.
     """
     from tqdm.auto import tqdm
 
     id2label = pipe.model.config.id2label
     column = {id2label[i]: i for i in range(len(id2label))}
-    order = np.argsort([-len(t) for t in texts], kind="stable")
     probs = np.zeros((len(texts), len(column)), dtype=np.float64)
-    outputs = pipe((texts[i] for i in order), batch_size=batch_size, top_k=None,
-                   truncation=True, max_length=max_length)
-    bar = tqdm(outputs, total=len(texts), desc=desc, file=sys.stderr, disable=not progress)
-    for scores, i in zip(bar, order, strict=True):
-        for s in scores:
-            probs[i, column[s["label"]]] = s["score"]
+    lengths = [len(ids) for ids in pipe.tokenizer(list(texts), truncation=True,
+                                                 max_length=max_length)["input_ids"]]
+    with tqdm(total=len(texts), desc=desc, file=sys.stderr, disable=not progress) as bar:
+        for rows in token_batches(lengths, batch_size, max_tokens):
+            outputs = pipe([texts[i] for i in rows], batch_size=len(rows), top_k=None,
+                           truncation=True, max_length=max_length)
+            for i, scores in zip(rows, outputs, strict=True):
+                for s in scores:
+                    probs[i, column[s["label"]]] = s["score"]
+            bar.update(len(rows))
     return probs
 
 
