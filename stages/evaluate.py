@@ -67,7 +67,7 @@ def label_order(id2label: dict[int, str], names: Sequence[str]) -> list[int]:
     return [model_names.index(n) for n in names]
 
 
-def predict_finetuned(names: Sequence[str], batch_size: int) -> None:
+def predict_finetuned(names: Sequence[str], cfg: common.EvaluateParams) -> None:
     prov = read_provenance()
     max_length = max_length_of(prov)
     out_dir = common.PREDICTIONS_DIR / FINETUNED
@@ -80,11 +80,12 @@ def predict_finetuned(names: Sequence[str], batch_size: int) -> None:
             print(f"evaluate: {common.split_path(split)} absent, {split} skipped", file=sys.stderr)
             continue
         frame = common.read_split(split)
-        probs = common.classify(pipe, frame["text"].tolist(), batch_size, max_length,
+        probs = common.classify(pipe, frame["text"].tolist(), cfg.batch_size, max_length,
+                                max_tokens=cfg.batch_tokens, bf16=cfg.precision == "bf16",
                                 desc=f"finetuned {split}")[:, columns]
         common.write_predictions(out_dir / f"{split}.csv", frame, probs, probs.argmax(axis=1), names)
     meta = {"model": MODEL_DIR.as_posix(), "base_model": str(prov["base_model"]),
-            "revision": str(prov["revision"]), "max_length": max_length}
+            "revision": str(prov["revision"]), "max_length": max_length, "precision": cfg.precision}
     if "best_epoch" in prov:
         meta["best_epoch"] = prov["best_epoch"]
     common.write_json(out_dir / "meta.json", meta)
@@ -172,7 +173,7 @@ def evaluate_all(names: Sequence[str]) -> dict:
 def main() -> None:
     params = common.load_params()
     names = list(params.preprocess.label_names)
-    predict_finetuned(names, params.evaluate.batch_size)
+    predict_finetuned(names, params.evaluate)
     common.write_json(METRICS_FILE, evaluate_all(names))
 
 

@@ -1,0 +1,48 @@
+"""Batched inference: token-budget batches, input order, bf16 autocast."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from stages import common, tiny_models
+
+TEXTS = ["駅から近くて便利でした。", "部屋が狭かった。", "朝食は普通でした。", "最悪",
+         "スタッフの対応がとても丁寧で、また利用したいと思えるホテルでした。"] * 6
+
+
+@pytest.mark.parametrize("batch_size, max_tokens", [(4, 10**6), (128, 64), (128, 7), (1, 1)])
+def test_token_batches_cover_each_text_once_within_budget(batch_size, max_tokens):
+    lengths = [3, 50, 7, 7, 12, 1, 30, 30, 2, 9] * 3
+    batches = common.token_batches(lengths, batch_size, max_tokens)
+    flat = np.concatenate(batches)
+    assert sorted(flat.tolist()) == list(range(len(lengths)))
+    for b in batches:
+        assert len(b) <= batch_size
+        assert len(b) == 1 or len(b) * max(lengths[i] for i in b) <= max_tokens
+    # Longest first: each batch pads to a length no shorter than the next batch's.
+    tops = [max(lengths[i] for i in b) for b in batches]
+    assert tops == sorted(tops, reverse=True)
+
+
+@pytest.fixture(scope="module")
+def pipe(tmp_path_factory):
+    import torch
+
+    torch.manual_seed(1)
+    path = tiny_models.build(TEXTS, tmp_path_factory.mktemp("tiny"), vocab_size=200)["sentiment"]
+    return common.load_text_classifier(str(path), "main", 64)
+
+
+def test_classify_returns_input_order(pipe):
+    batched = common.classify(pipe, TEXTS, batch_size=4, max_length=64, max_tokens=40, progress=False)
+    one_by_one = np.vstack([common.classify(pipe, [t], 1, 64, progress=False) for t in TEXTS])
+    np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
+    np.testing.assert_allclose(batched.sum(axis=1), 1.0, atol=1e-6)
+
+
+def test_bf16_autocast_is_close_to_fp32(pipe):
+    fp32 = common.classify(pipe, TEXTS, 8, 64, progress=False)
+    bf16 = common.classify(pipe, TEXTS, 8, 64, progress=False, bf16=True)
+    assert not np.array_equal(fp32, bf16)  # it really ran in another precision
+    np.testing.assert_allclose(bf16, fp32, atol=0.02)
