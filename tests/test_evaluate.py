@@ -145,7 +145,7 @@ def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path)
     evaluate.main()
     meta = json.loads(Path("predictions/finetuned/meta.json").read_text())
     assert meta == {"model": "models/finetuned", "base_model": "build/tiny/bert",
-                    "revision": "local directory", "max_length": 32, "best_epoch": 2}
+                    "revision": "local directory", "max_length": 32, "precision": "fp32", "best_epoch": 2}
     pipe = evaluate.common.load_text_classifier("models/finetuned", "main", 32)
     for split, labels in GOLD.items():
         pred = pd.read_csv(f"predictions/finetuned/{split}.csv", dtype={"id": str})
