@@ -20,7 +20,7 @@ SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S baseline.model=$(TINY)/sen
   -S train.checkpoint=$(TINY)/bert -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: setup repro test smoke exps report lint clean-venv
+.PHONY: setup repro test smoke exps report bench lint clean-venv
 setup: $(BIN)/.installed
 
 $(BIN)/.installed: requirements.txt requirements-dev.txt
@@ -53,6 +53,9 @@ exps: setup  ## compare experiments: key params and test metrics only
 BASE ?= main
 report: setup  ## markdown report (params, metrics, plots) of the workspace against BASE
 	python -m stages.pr_report --base $(BASE) --out build/report
+
+bench: setup  ## throughput of the project's paths vs the notebook recipes (needs data/processed)
+	HF_HUB_OFFLINE=1 python -m bench.bench
 
 lint: setup
 	ruff check .
