@@ -106,7 +106,7 @@ class TrainParams(Section):
 
 class EvaluateParams(Section):
     batch_size: Positive = 128  # texts per batch at most
-    batch_tokens: Positive = 4096  # padded positions per batch at most
+    batch_tokens: Positive = 1024  # padded positions per batch at most
     precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast inference, faster on bf16 hardware
 
 
@@ -232,7 +232,7 @@ def token_batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> l
 
 
 def classify(pipe, texts: Sequence[str], batch_size: int, max_length: int, desc: str = "classify",
-             progress: bool = True, max_tokens: int = 4096, bf16: bool = False) -> np.ndarray:
+             progress: bool = True, max_tokens: int = 1024, bf16: bool = False) -> np.ndarray:
     """Class probabilities, in the model's id order, for every text, through the pipeline.
 
     Texts are grouped by token count (one tokenizer pass up front) into batches that each pad to
