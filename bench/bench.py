@@ -179,18 +179,6 @@ def scores(logits, config):
     return logits.softmax(-1)
 
 
-def batches(lengths: Sequence[int], batch_size: int, max_tokens: int) -> list[np.ndarray]:
-    """Indices, longest first, cut into batches of at most `batch_size` texts and, where a batch has
-    more than one text, at most `max_tokens` padded positions (texts x its longest)."""
-    order = np.argsort([-n for n in lengths], kind="stable")
-    out, start = [], 0
-    while start < len(order):
-        n = max(1, min(batch_size, max_tokens // max(1, lengths[order[start]])))
-        out.append(order[start:start + n])
-        start += n
-    return out
-
-
 def classify_batched(pipe, texts: Sequence[str], batch_size: int, max_length: int, desc: str = "classify",
                      progress: bool = True, max_tokens: int = 2048, bf16: bool = False) -> np.ndarray:
     """(p) Proposed body of `common.classify` (same signature and result, one keyword more): one
@@ -209,7 +197,7 @@ def classify_batched(pipe, texts: Sequence[str], batch_size: int, max_length: in
     autocast = torch.autocast(model.device.type, dtype=torch.bfloat16, enabled=bf16)
     with (torch.inference_mode(), autocast,
           tqdm(total=len(texts), desc=desc, file=sys.stderr, disable=not progress) as bar):
-        for rows in batches([len(ids) for ids in encoded["input_ids"]], batch_size, max_tokens):
+        for rows in common.token_batches([len(ids) for ids in encoded["input_ids"]], batch_size, max_tokens):
             batch = tokenizer.pad([{k: encoded[k][i] for k in keys} for i in rows], return_tensors="pt")
             logits = model(**batch.to(model.device)).logits.float()
             probs[rows] = scores(logits, model.config).cpu().numpy()
@@ -310,7 +298,8 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
         specs[f"project_bs{bs}"] = (f"(a) project `classify`, {limits(bs, budget)}, fp32",
                                     lambda t, bs=bs: project_classify(pipe, t, bs, max_length, budget),
                                     project_positions(bs, budget))
-    proposed_positions = padded_positions(lengths, batches(lengths.tolist(), batch_size, max_tokens))
+    proposed_batches = common.token_batches(lengths.tolist(), batch_size, max_tokens)
+    proposed_positions = padded_positions(lengths, proposed_batches)
     specs["proposed"] = (f"(p) direct model calls, no pipeline: {limits(batch_size, max_tokens)}, fp32",
                          lambda t: classify_batched(pipe, t, batch_size, max_length, progress=False,
                                                     max_tokens=max_tokens),
