@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
 from collections.abc import Iterable, Sequence
 from pathlib import Path
@@ -273,10 +272,6 @@ def _under_root(path: str) -> bool:
         return True
     except ValueError:
         return False
-
-
-def offline() -> bool:
-    return os.environ.get("HF_HUB_OFFLINE", "") not in ("", "0")
 
 
 def chunks(items: Iterable, size: int):
