@@ -35,6 +35,7 @@ import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -65,7 +66,6 @@ NOTEBOOK_BATCH = 16
 RATIOS = {"inference_vs_padded": (("inference", "project"), ("inference", "notebook_padded"), 6.0),
           "inference_vs_one_by_one": (("inference", "project"), ("inference", "one_by_one"), 2.5),
           "training_vs_padded": (("training", "project"), ("training", "notebook_padded"), 3.0)}
-SLOTS = ("smoke_repro_s", "noop_repro_s")  # end-to-end timings the lead adds by hand; kept across runs
 
 _T0 = time.perf_counter()
 
@@ -268,6 +268,10 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
     if "max_tokens" not in keywords:
         budget = None
     project_bf16 = "bf16" in keywords
+    # The precision evaluate runs in by default: `auto` resolves per machine (bf16 where native).
+    precision = (common.inference_precision(evaluate.precision, model.device.type)
+                 if hasattr(common, "inference_precision") else getattr(evaluate, "precision", "fp32"))
+    default_bf16 = project_bf16 and precision == "bf16"
     char_order = np.argsort([-len(t) for t in texts], kind="stable")
 
     def project_positions(bs: int, mt: int | None) -> int:
@@ -280,9 +284,15 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
 
     # name: (label, texts -> probabilities, positions fed to the model: texts x padded length).
     specs: dict[str, tuple[str, Callable[[Sequence[str]], np.ndarray], int]] = {
-        "project": (f"(a) project `classify`, evaluate's defaults: {limits(batch_size, budget)}, fp32",
-                    lambda t: project_classify(pipe, t, batch_size, max_length, budget),
+        "project": (f"(a) project `classify`, evaluate's defaults: {limits(batch_size, budget)}, "
+                    + ("bf16 autocast (auto on a CPU with native bf16)" if default_bf16 else "fp32"),
+                    lambda t: project_classify(pipe, t, batch_size, max_length, budget, bf16=default_bf16),
                     project_positions(batch_size, budget))}
+    if default_bf16:
+        specs["project_fp32"] = (f"(a) project `classify`, evaluate's defaults but precision fp32: "
+                                 f"{limits(batch_size, budget)}",
+                                 lambda t: project_classify(pipe, t, batch_size, max_length, budget),
+                                 project_positions(batch_size, budget))
     for mt in extra_max_tokens if budget is not None else []:
         if mt != budget:
             specs[f"project_mt{mt}"] = (
@@ -318,7 +328,8 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
     out: dict = {"split": split, "texts": n, "max_length": max_length, "batch_size": batch_size,
                  "project_classify_keywords": {k: v for k, v in keywords.items()
                                                if isinstance(v, int | float | str | bool)},
-                 "evaluate_defaults": evaluate.model_dump(), "rounds": rounds,
+                 "evaluate_defaults": evaluate.model_dump(), "project_precision": precision,
+                 "rounds": rounds,
                  "model_parameters": sum(p.numel() for p in model.parameters()),
                  "token_lengths": {"mean": round(float(lengths.mean()), 2),
                                    "median": float(np.median(lengths)), "max": int(lengths.max())},
@@ -348,10 +359,14 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
             cpus[name].append(c.cpu)
             log(f"inference round {r + 1}/{rounds} {name:>15}: {n / c.wall:6.1f} texts/s ({c.wall:5.1f}s, "
                 f"CPU share {share(c.cpu, c.wall)})")
+    # Agreement with the fp32 project path (on a random model argmax flips under bf16 mean little:
+    # its logits lie close together; bench_e2e measures bf16 against fp32 on a trained model).
+    ref = "project_fp32" if "project_fp32" in names else "project"
+    out["agreement_reference"] = ref
     for name in names:
         out[name] = rounds_summary(n, walls[name], cpus[name])
-        if name != "project":
-            out[name]["vs_project"] = agreement(probs["project"], probs[name])
+        if name != ref:
+            out[name]["vs_reference"] = agreement(probs[ref], probs[name])
     out["torch_threads"] = threads()
     return out
 
@@ -375,6 +390,55 @@ def bench_tokenisation(rounds: int, max_length: int) -> dict:
            "fast": bool(getattr(tokenizer, "is_fast", False)), **rounds_summary(len(texts), walls, cpus)}
     log(f"tokenisation: {out['per_s']:.0f} texts/s ({type(tokenizer).__name__}, one Python process)")
     return out
+
+
+# --- end to end ---------------------------------------------------------------------------------
+
+
+def bench_e2e(shared_pn: Path) -> dict:
+    """`make smoke` (tiny models built, then `dvc exp run` of every stage) in a fresh clone of
+    HEAD, then a no-op `dvc repro` there; and, on the model that smoke run trained, fp32 against
+    bf16 inference on the test split (the precision question on a trained model's logits)."""
+    venv = Path(sys.executable).parent.parent
+    # `-o`: the clone's requirements files are newer than the venv's stamp; never reinstall.
+    make = ["make", "-o", str(venv / "bin" / ".installed"), f"VENV={venv}", f"SHARED_PN={shared_pn}"]
+    env = {**os.environ, "PATH": f"{venv / 'bin'}{os.pathsep}{os.environ['PATH']}"}
+    with tempfile.TemporaryDirectory() as tmp:
+        clone = Path(tmp) / "clone"
+        subprocess.run(["git", "clone", "-q", str(Path(__file__).resolve().parent.parent), str(clone)],
+                       check=True)
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=clone, check=True,
+                              capture_output=True, text=True).stdout.strip()
+        log(f"end to end: make smoke in a clone of {head}")
+        timed = {}
+        for name, cmd in (("smoke", [*make, "smoke"]), ("noop", ["dvc", "repro"])):
+            with Clock() as c:
+                proc = subprocess.run(cmd, cwd=clone, env=env, capture_output=True, text=True)
+            if proc.returncode:
+                raise SystemExit(f"bench: {' '.join(cmd)} failed in the clone:\n{proc.stderr[-3000:]}")
+            timed[name] = (c.wall, proc.stdout + proc.stderr)
+            log(f"end to end: {name} {c.wall:.1f}s")
+        out = {"commit": head, "smoke_command": "make smoke", "smoke_repro_s": round(timed["smoke"][0], 1),
+               "smoke_stages_run": timed["smoke"][1].count("Running stage"),
+               "noop_repro_s": round(timed["noop"][0], 2),
+               "noop_stages_run": timed["noop"][1].count("Running stage")}
+        out["trained_model_precision"] = precision_agreement(clone)
+    return out
+
+
+def precision_agreement(clone: Path) -> dict:
+    """fp32 vs bf16 autocast `classify` of the test split with the smoke run's fine-tuned model."""
+    import pandas as pd
+
+    frame = pd.read_csv(clone / common.split_path("test"), sep="\t", keep_default_na=False)
+    pipe = common.load_text_classifier(str(clone / "models" / "finetuned"), "main", 64)
+    names = [pipe.model.config.id2label[i] for i in range(pipe.model.config.num_labels)]
+    gold = frame["label_name"].map(names.index).to_numpy()
+    probs = {p: common.classify(pipe, frame["text"].tolist(), 128, 64, progress=False, bf16=p == "bf16")
+             for p in ("fp32", "bf16")}
+    return {"model": "smoke run's models/finetuned (tiny BERT, 3 epochs)", "texts": len(frame),
+            **agreement(probs["fp32"], probs["bf16"]),
+            **{f"accuracy_{p}": round(float((pr.argmax(1) == gold).mean()), 4) for p, pr in probs.items()}}
 
 
 # --- training -----------------------------------------------------------------------------------
@@ -562,6 +626,19 @@ def markdown(res: dict) -> str:
                              f"{fmt(r.get(f'vs_{other}_median'), 'x')} | >= {target}x |")
     for split, bound in inf.get("padding_bound_by_split", {}).items():
         lines.append(f"| padding bound, {split}: positions of (b) / real tokens | {fmt(bound, 'x')} | | |")
+    e2e = res.get("end_to_end")
+    if e2e:
+        agree = e2e["trained_model_precision"]
+        lines += ["", f"| End to end, fresh clone of {e2e['commit']} | Measured | Target |",
+                  "|---|---:|---:|",
+                  f"| `{e2e['smoke_command']}`: tiny models, then {e2e['smoke_stages_run']} stages run | "
+                  f"{e2e['smoke_repro_s']:.1f} s | < 300 s |",
+                  f"| no-op `dvc repro` right after ({e2e['noop_stages_run']} stages run) | "
+                  f"{e2e['noop_repro_s']:.2f} s | < 5 s |",
+                  f"| smoke-trained model, test split, bf16 vs fp32: argmax agreement / max prob. diff | "
+                  f"{agree['argmax_agreement']:.4f} / {agree['max_abs_prob_diff']:.1e} | |",
+                  f"| same model, test accuracy fp32 / bf16 | {agree['accuracy_fp32']:.4f} / "
+                  f"{agree['accuracy_bf16']:.4f} | |"]
     lines += ["", f"torch {meta['torch']}, transformers {meta['transformers']}, "
               f"{meta['torch_threads']} torch threads on {meta['cpu']} ({meta['cpus']} CPUs); load average "
               f"{meta['loadavg_start']} at start, {meta.get('loadavg_end')} at end; bench wall time "
@@ -600,8 +677,10 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--seed", type=int, default=0, help="model initialisation")
     parser.add_argument("--rebuild", action="store_true", help="rebuild build/bench_model")
     parser.add_argument("--skip", nargs="*", default=[], choices=["tokenisation", "inference", "slow",
-                                                                  "training"],
-                        help="parts left out (slow: inference paths (b) and (c))")
+                                                                  "training", "e2e"],
+                        help="parts left out (slow: inference paths (b) and (c); e2e: make smoke)")
+    parser.add_argument("--shared-pn", type=Path, default=Path("../shared/data/jrte/pn.tsv"),
+                        help="local pn.tsv for the end-to-end smoke run")
     parser.add_argument("--out", type=Path, default=OUT_DIR)
     args = parser.parse_args(argv)
 
@@ -629,6 +708,11 @@ def main(argv: list[str] | None = None) -> None:
         gc.collect()  # the pipeline's model
     if "training" not in args.skip:
         res["training"] = bench_training(args.train_rounds, args.project_steps, args.notebook_steps)
+    if "e2e" not in args.skip:
+        if args.shared_pn.is_file():
+            res["end_to_end"] = bench_e2e(args.shared_pn.resolve())
+        else:
+            log(f"end to end: skipped, {args.shared_pn} is absent")
 
     res["median_ratios"] = {}
     for key, (a, b, _) in RATIOS.items():
@@ -642,10 +726,9 @@ def main(argv: list[str] | None = None) -> None:
                for suffix, key in (("", "per_s"), ("_median", "per_s_median"))}
         for name in inf if isinstance(inf[name], dict) and "per_s" in inf[name]
         and name not in ("notebook_padded", "one_by_one")}
+    e2e = res.get("end_to_end", {})
+    res["smoke_repro_s"], res["noop_repro_s"] = e2e.get("smoke_repro_s"), e2e.get("noop_repro_s")
     previous = args.out / "results.json"
-    kept = json.loads(previous.read_text(encoding="utf-8")) if previous.is_file() else {}
-    for slot in SLOTS:
-        res[slot] = kept.get(slot)  # filled in by hand (make smoke, no-op dvc repro); null until then
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["bench_wall_s"] = round(time.perf_counter() - _T0, 1)
     args.out.mkdir(parents=True, exist_ok=True)

@@ -106,7 +106,8 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     batch_size: Positive = 128  # texts per batch at most
     batch_tokens: Positive = 1024  # padded positions per batch at most
-    precision: Literal["fp32", "bf16"] = "fp32"  # bf16: autocast inference, faster on bf16 hardware
+    # auto: bf16 autocast where the hardware computes bf16 natively (see native_bf16), else fp32
+    precision: Literal["auto", "fp32", "bf16"] = "auto"
 
 
 class ErrorAnalysisParams(Section):
@@ -204,6 +205,24 @@ def device_index() -> int:
     import torch
 
     return 0 if torch.cuda.is_available() else -1
+
+
+def native_bf16(device_type: str) -> bool:
+    """Whether bfloat16 matrix maths is native here: a CUDA GPU that has it, or a CPU with
+    AVX512-BF16 or AMX instructions (elsewhere bf16 is emulated and gains little or nothing)."""
+    import torch
+
+    if device_type == "cuda":
+        return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
+    checks = ("_is_avx512_bf16_supported", "_is_amx_tile_supported")  # private, hence the getattr
+    return any(getattr(torch.cpu, name, lambda: False)() for name in checks)
+
+
+def inference_precision(precision: str, device_type: str) -> str:
+    """The precision evaluate/predict run in: `auto` is bf16 where native_bf16, else fp32."""
+    if precision != "auto":
+        return precision
+    return "bf16" if native_bf16(device_type) else "fp32"
 
 
 def load_text_classifier(model: str, revision: str, max_length: int):

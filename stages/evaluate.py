@@ -75,17 +75,18 @@ def predict_finetuned(names: Sequence[str], cfg: common.EvaluateParams) -> None:
     # A local directory: the revision argument is not used to resolve anything.
     pipe = common.load_text_classifier(str(MODEL_DIR), revision="main", max_length=max_length)
     columns = label_order(pipe.model.config.id2label, names)
+    precision = common.inference_precision(cfg.precision, pipe.model.device.type)
     for split in common.SPLITS:
         if not common.split_path(split).is_file():
             print(f"evaluate: {common.split_path(split)} absent, {split} skipped", file=sys.stderr)
             continue
         frame = common.read_split(split)
         probs = common.classify(pipe, frame["text"].tolist(), cfg.batch_size, max_length,
-                                max_tokens=cfg.batch_tokens, bf16=cfg.precision == "bf16",
+                                max_tokens=cfg.batch_tokens, bf16=precision == "bf16",
                                 desc=f"finetuned {split}")[:, columns]
         common.write_predictions(out_dir / f"{split}.csv", frame, probs, probs.argmax(axis=1), names)
     meta = {"model": MODEL_DIR.as_posix(), "base_model": str(prov["base_model"]),
-            "revision": str(prov["revision"]), "max_length": max_length, "precision": cfg.precision}
+            "revision": str(prov["revision"]), "max_length": max_length, "precision": precision}
     if "best_epoch" in prov:
         meta["best_epoch"] = prov["best_epoch"]
     common.write_json(out_dir / "meta.json", meta)
@@ -147,7 +148,7 @@ def evaluate_all(names: Sequence[str]) -> dict:
             raise EvaluateError(f"evaluate: {what} is missing; run the stage that predicts {model}")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
         metrics["models"][model] = {k: str(v) for k, v in meta.items() if k in ("model", "base_model",
-                                                                                "revision")}
+                                                                                "revision", "precision")}
         for split in splits:
             pred = load_scored(model, split, names)
             if pred is None:

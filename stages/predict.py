@@ -32,7 +32,7 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TextIO
 
-from stages.common import chunks, classify, load_text_classifier
+from stages.common import chunks, classify, inference_precision, load_text_classifier
 
 FORMATS = {".txt": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 EMPTY = "empty text"
@@ -198,7 +198,7 @@ def run(args: argparse.Namespace) -> None:
             pipe = load_model(args.model, args.revision, args.max_length)
             if first is not None:
                 predict(pipe, itertools.chain([first], batches), out, args.batch_size, args.max_length,
-                        bf16=args.precision == "bf16")
+                        bf16=inference_precision(args.precision, pipe.model.device.type) == "bf16")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -213,8 +213,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--output", default="-", help="output .jsonl file, or - for stdout")
     parser.add_argument("--batch-size", type=int, default=64, help="texts per forward pass")
     parser.add_argument("--max-length", type=int, default=128, help="tokens; longer texts are truncated")
-    parser.add_argument("--precision", choices=["fp32", "bf16"], default="fp32",
-                        help="bf16: autocast inference, faster on hardware with bf16 (not bit-equal to fp32)")
+    parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
+                        help="bf16: autocast inference (not bit-equal to fp32); auto: bf16 where the GPU/CPU "
+                             "computes bf16 natively, else fp32")
     parser.add_argument("--chunk-size", type=int, default=4096, help="texts read and scored at a time")
     args = parser.parse_args(argv)
     for opt in ("batch_size", "max_length", "chunk_size"):

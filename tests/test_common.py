@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -46,3 +48,19 @@ def test_bf16_autocast_is_close_to_fp32(pipe):
     bf16 = common.classify(pipe, TEXTS, 8, 64, progress=False, bf16=True)
     assert not np.array_equal(fp32, bf16)  # it really ran in another precision
     np.testing.assert_allclose(bf16, fp32, atol=0.02)
+
+
+def cpu_flags() -> set[str]:
+    for line in Path("/proc/cpuinfo").read_text().splitlines():
+        if line.startswith("flags"):
+            return set(line.split(":", 1)[1].split())
+    return set()
+
+
+@pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="needs Linux /proc/cpuinfo")
+def test_auto_precision_follows_the_cpus_bf16_instructions():
+    native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
+    assert common.native_bf16("cpu") is native
+    assert common.inference_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    for explicit in ("fp32", "bf16"):
+        assert common.inference_precision(explicit, "cpu") == explicit

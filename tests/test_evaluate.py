@@ -9,8 +9,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+import yaml
 
-from stages import evaluate
+from stages import common, evaluate
 from stages.common import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,9 +140,16 @@ def fake_finetuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
+def set_precision(precision: str) -> None:
+    params = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))
+    params["evaluate"]["precision"] = precision
+    Path("params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+
+
 def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path) -> None:
     shutil.rmtree("predictions/finetuned")
     shutil.copytree(fake_finetuned, "models/finetuned")
+    set_precision("fp32")  # bit-comparable with a plain pipeline call below
     evaluate.main()
     meta = json.loads(Path("predictions/finetuned/meta.json").read_text())
     assert meta == {"model": "models/finetuned", "base_model": "build/tiny/bert",
@@ -161,5 +169,26 @@ def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path)
         assert len(pd.read_csv(f"plots/confusion/finetuned_{split}.csv")) == len(labels)
     metrics = json.loads(Path("metrics/evaluate.json").read_text())
     assert metrics["models"]["finetuned"] == {"model": "models/finetuned", "base_model": "build/tiny/bert",
-                                              "revision": "local directory"}
+                                              "revision": "local directory", "precision": "fp32"}
     assert set(metrics["finetuned"]) == {"train", "dev", "test"}
+
+
+def test_auto_precision_is_resolved_and_recorded(workdir: Path, fake_finetuned: Path) -> None:
+    """precision auto: bf16 where this CPU computes bf16 natively, fp32 elsewhere; the files name
+    the precision that ran, and the predictions are those of that precision."""
+    shutil.rmtree("predictions/finetuned")
+    shutil.copytree(fake_finetuned, "models/finetuned")
+    set_precision("auto")
+    evaluate.main()
+    ran = common.inference_precision("auto", "cpu")
+    assert ran in ("bf16", "fp32")
+    assert json.loads(Path("predictions/finetuned/meta.json").read_text())["precision"] == ran
+    assert json.loads(Path("metrics/evaluate.json").read_text())["models"]["finetuned"]["precision"] == ran
+    pipe = common.load_text_classifier("models/finetuned", "main", 32)
+    cfg = common.EvaluateParams()
+    for split in GOLD:
+        frame = common.read_split(split)
+        want = common.classify(pipe, frame["text"].tolist(), cfg.batch_size, 32, progress=False,
+                               max_tokens=cfg.batch_tokens, bf16=ran == "bf16")
+        got = pd.read_csv(f"predictions/finetuned/{split}.csv")[["p_negative", "p_neutral", "p_positive"]]
+        np.testing.assert_allclose(got.to_numpy(), want[:, [1, 2, 0]], atol=1e-6)

@@ -87,7 +87,7 @@ def test_order_and_scores_survive_chunking_and_sorting(models, tmp_path, capsys)
     path = tmp_path / "in.txt"
     path.write_text("\n".join(MIXED * 3) + "\n", encoding="utf-8")
     code, records, _ = run(capsys, "--model", str(models["three"]), str(path), "--chunk-size", "4",
-                           "--batch-size", "3")
+                           "--batch-size", "3", "--precision", "fp32")  # comparable to one text at a time
     assert code == 0
     check(records, MIXED * 3, THREE)
     pipe = load_text_classifier(str(models["three"]), "main", 128)
@@ -95,6 +95,24 @@ def test_order_and_scores_survive_chunking_and_sorting(models, tmp_path, capsys)
     assert len({tuple(np.round(p, 3)) for p in alone.values()}) == len(MIXED)  # scores tell texts apart
     for r in records:
         np.testing.assert_allclose(list(r["scores"].values()), alone[r["text"]], atol=1e-4)
+
+
+def test_default_precision_is_auto(models, tmp_path, capsys):
+    """No --precision: bf16 where this machine computes it natively, else fp32 (close to fp32 either way)."""
+    from stages.common import inference_precision
+
+    path = tmp_path / "in.txt"
+    path.write_text("\n".join(MIXED) + "\n", encoding="utf-8")
+    scores = {}
+    for precision in ("default", "fp32", "bf16"):
+        extra = [] if precision == "default" else ["--precision", precision]
+        code, records, _ = run(capsys, "--model", str(models["three"]), str(path), *extra)
+        assert code == 0
+        check(records, MIXED, THREE)
+        scores[precision] = np.array([list(r["scores"].values()) for r in records])
+    assert not np.array_equal(scores["fp32"], scores["bf16"])  # bf16 really ran
+    np.testing.assert_allclose(scores["bf16"], scores["fp32"], atol=0.02)
+    np.testing.assert_array_equal(scores["default"], scores[inference_precision("auto", "cpu")])
 
 
 @pytest.mark.parametrize("fmt", ["csv", "tsv"])
