@@ -108,7 +108,8 @@ def rounds_summary(n: int, walls: list[float], cpus: list[float]) -> dict:
 # --- the model ----------------------------------------------------------------------------------
 
 
-def build_model(train_texts: list[str], vocab_size: int, seed: int, rebuild: bool) -> dict:
+def build_model(train_texts: list[str], vocab_size: int, seed: int, rebuild: bool,
+                architecture: dict = ARCHITECTURE) -> dict:
     """bert-base (v3 architecture, seeded random init) + MeCab/WordPiece tokenizer in MODEL_DIR.
 
     Reused while the train texts, vocabulary size asked for, architecture and seed are the same:
@@ -118,7 +119,7 @@ def build_model(train_texts: list[str], vocab_size: int, seed: int, rebuild: boo
     import torch
     from transformers import BertConfig, BertForSequenceClassification, BertJapaneseTokenizer
 
-    config = {**ARCHITECTURE, "num_labels": len(LABELS), "id2label": dict(enumerate(LABELS)),
+    config = {**architecture, "num_labels": len(LABELS), "id2label": dict(enumerate(LABELS)),
               "label2id": {n: i for i, n in enumerate(LABELS)}}
     stamp = {"train_texts_sha256": hashlib.sha256("\n".join(train_texts).encode()).hexdigest(),
              "vocab_size_asked": vocab_size, "seed": seed, "config": json.loads(json.dumps(config))}
@@ -142,7 +143,7 @@ def build_model(train_texts: list[str], vocab_size: int, seed: int, rebuild: boo
         stamp_file.write_text(json.dumps(stamp, indent=2) + "\n")
         del model
     vocab_text = (MODEL_DIR / "vocab.txt").read_text(encoding="utf-8")
-    return {"tokenizer_vocab": len(vocab_text.splitlines()), "embedding_rows": ARCHITECTURE["vocab_size"],
+    return {"tokenizer_vocab": len(vocab_text.splitlines()), "embedding_rows": architecture["vocab_size"],
             "vocab_sha256": hashlib.sha256(vocab_text.encode()).hexdigest(), "seed": seed}
 
 
@@ -639,7 +640,9 @@ def markdown(res: dict) -> str:
                   f"{agree['argmax_agreement']:.4f} / {agree['max_abs_prob_diff']:.1e} | |",
                   f"| same model, test accuracy fp32 / bf16 | {agree['accuracy_fp32']:.4f} / "
                   f"{agree['accuracy_bf16']:.4f} | |"]
-    lines += ["", f"torch {meta['torch']}, transformers {meta['transformers']}, "
+    layers = get(meta, "model", "architecture", "num_hidden_layers")
+    lines += ["", f"Model: {layers} encoder layers, hidden 768, random init. "
+              f"torch {meta['torch']}, transformers {meta['transformers']}, "
               f"{meta['torch_threads']} torch threads on {meta['cpu']} ({meta['cpus']} CPUs); load average "
               f"{meta['loadavg_start']} at start, {meta.get('loadavg_end')} at end; bench wall time "
               f"{meta.get('bench_wall_s')}s. CPU share: CPU seconds per wall second per thread (1 on idle "
@@ -675,6 +678,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--notebook-steps", type=int, default=8, help="timed steps, notebook training")
     parser.add_argument("--vocab-size", type=int, default=32768, help="WordPiece vocabulary asked for")
     parser.add_argument("--seed", type=int, default=0, help="model initialisation")
+    parser.add_argument("--layers", type=int, default=ARCHITECTURE["num_hidden_layers"],
+                        help="encoder layers (12 = bert-base; fewer only to try the bench out quickly)")
     parser.add_argument("--rebuild", action="store_true", help="rebuild build/bench_model")
     parser.add_argument("--skip", nargs="*", default=[], choices=["tokenisation", "inference", "slow",
                                                                   "training", "e2e"],
@@ -696,8 +701,9 @@ def main(argv: list[str] | None = None) -> None:
             "loadavg_start": [round(x, 2) for x in os.getloadavg()], "argv": sys.argv[1:]}
     log(f"torch {torch.__version__} on {meta['torch_threads']} threads; load average {meta['loadavg_start']}")
     train_texts = common.read_split("train")["text"].tolist()
-    meta["model"] = {**build_model(train_texts, args.vocab_size, args.seed, args.rebuild),
-                     "dir": str(MODEL_DIR), "architecture": ARCHITECTURE}
+    architecture = {**ARCHITECTURE, "num_hidden_layers": args.layers}
+    meta["model"] = {**build_model(train_texts, args.vocab_size, args.seed, args.rebuild, architecture),
+                     "dir": str(MODEL_DIR), "architecture": architecture}
     res: dict = {"meta": meta}
     if "tokenisation" not in args.skip:
         res["tokenisation"] = bench_tokenisation(max(3, args.rounds), max_length)

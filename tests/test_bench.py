@@ -1,0 +1,77 @@
+"""bench/bench.py end to end on a 1-layer model: every path runs, the ratios it reports are the
+ratios of the throughputs it measured, and its end-to-end part really runs `make smoke`."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import ROOT, SHARED_PN
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> tuple[dict, str]:
+    if not SHARED_PN.is_file():
+        pytest.skip(f"the local corpus copy {SHARED_PN} is absent")
+    work = tmp_path_factory.mktemp("bench")
+    shutil.copy(ROOT / "params.yaml", work / "params.yaml")
+    (work / "data" / "raw").mkdir(parents=True)
+    shutil.copy(SHARED_PN, work / "data" / "raw" / "pn.tsv")
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "PATH": f"{Path(sys.executable).parent}{os.pathsep}"
+           f"{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
+    subprocess.run([sys.executable, "-m", "stages.preprocess"], cwd=work, env=env, check=True,
+                   capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "bench.bench", "--layers", "1", "--threads", "1",
+                           "--rounds", "1", "--train-rounds", "1", "--project-steps", "3",
+                           "--notebook-steps", "2", "--vocab-size", "2000", "--out", "out",
+                           "--shared-pn", str(SHARED_PN)], cwd=work, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return (json.loads((work / "out" / "results.json").read_text(encoding="utf-8")),
+            (work / "out" / "results.md").read_text(encoding="utf-8"))
+
+
+def test_ratios_are_the_measured_throughputs(results):
+    res, table = results
+    inf, tr = res["inference"], res["training"]
+    pairs = {"inference_vs_padded": (inf["project"], inf["notebook_padded"]),
+             "inference_vs_one_by_one": (inf["project"], inf["one_by_one"]),
+             "training_vs_padded": (tr["project"], tr["notebook_padded"])}
+    for key, (fast, slow) in pairs.items():
+        assert res[key] == pytest.approx(fast["per_s"] / slow["per_s"], abs=0.006)
+        assert f"| `{key}` | {res[key]:.2f}x |" in table
+    assert res["meta"]["model"]["architecture"]["num_hidden_layers"] == 1
+    # Every path scored the same 553 test texts; (b) pads all of them to the longest one.
+    assert inf["texts"] == 553
+    pos = inf["positions_computed"]
+    assert pos["notebook_padded"] == 553 * inf["token_lengths"]["max"]
+    assert pos["one_by_one"] == pos["exact"] <= pos["project"] < pos["notebook_padded"]
+    assert inf["padding_bound_by_split"]["test"] == round(pos["notebook_padded"] / pos["exact"], 2)
+
+
+def test_project_path_runs_at_evaluates_default_precision(results):
+    from stages import common
+
+    inf = results[0]["inference"]
+    ran = common.inference_precision(common.EvaluateParams().precision, "cpu")
+    assert inf["project_precision"] == ran
+    # fp32 paths give the same class as the fp32 project path for every text.
+    assert inf["agreement_reference"] == ("project_fp32" if ran == "bf16" else "project")
+    for name in ("notebook_padded", "one_by_one", "proposed"):
+        assert inf[name]["vs_reference"]["argmax_agreement"] == 1.0
+        assert inf[name]["vs_reference"]["max_abs_prob_diff"] < 1e-4
+
+
+def test_end_to_end_part_runs_make_smoke_then_nothing(results):
+    res, table = results
+    e2e = res["end_to_end"]
+    assert e2e["smoke_stages_run"] == 8 and e2e["noop_stages_run"] == 0
+    assert res["smoke_repro_s"] == e2e["smoke_repro_s"] > res["noop_repro_s"] == e2e["noop_repro_s"] > 0
+    agree = e2e["trained_model_precision"]
+    assert agree["texts"] == 553 and 0.9 <= agree["argmax_agreement"] <= 1.0
+    assert f"| no-op `dvc repro` right after (0 stages run) | {e2e['noop_repro_s']:.2f} s |" in table
