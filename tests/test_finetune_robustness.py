@@ -18,7 +18,7 @@ import pytest
 import yaml
 from transformers import pipeline
 
-from stages import finetune
+from stages import checkpoints
 from stages.common import TrainParams
 from stages.preprocess import read_rows
 from stages.tiny_models import build
@@ -113,7 +113,7 @@ def test_torchrun_two_cpu_processes_write_each_output_once(tiny_bert, single_run
     assert metrics["epochs_run"] == 2 and metrics["dev"]["macro_f1"] == provenance["dev_macro_f1"]
     classify = pipeline("text-classification", model=str(path / "models/finetuned"), device=-1)
     assert classify("部屋が綺麗でした。")[0]["label"] in NAMES
-    assert not (path / finetune.CHECKPOINTS).exists() and not (path / finetune.trash_dir()).exists()
+    assert not (path / checkpoints.CHECKPOINTS).exists() and not (path / checkpoints.trash_dir()).exists()
 
 
 def running(process: psutil.Process) -> bool:
@@ -131,7 +131,7 @@ def test_torchrun_killed_stops_its_workers_and_resumes(tiny_bert, tmp_path):
         proc = subprocess.Popen(torchrun, cwd=path, stdout=out, stderr=subprocess.STDOUT,
                                 env=env(PYTHONPATH=str(ROOT)), start_new_session=True)
         deadline = time.monotonic() + 240
-        while finetune.last_checkpoint(path / finetune.CHECKPOINTS) is None:
+        while checkpoints.last_checkpoint(path / checkpoints.CHECKPOINTS) is None:
             assert proc.poll() is None, f"finished before it could be killed:\n{log.read_text()}"
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.02)
@@ -144,7 +144,7 @@ def test_torchrun_killed_stops_its_workers_and_resumes(tiny_bert, tmp_path):
     while any(running(w) for w in workers):  # stopped by their watchdog, not left training and writing
         assert time.monotonic() < deadline, "torchrun's workers outlived it"
         time.sleep(0.1)
-    last = finetune.last_checkpoint(path / finetune.CHECKPOINTS)
+    last = checkpoints.last_checkpoint(path / checkpoints.CHECKPOINTS)
     done = len(tsv(path, "dev/macro_f1"))
     assert 1 <= done < EPOCHS_DDP and not (path / "models/finetuned").exists()
 
@@ -152,11 +152,11 @@ def test_torchrun_killed_stops_its_workers_and_resumes(tiny_bert, tmp_path):
     proc = subprocess.run(torchrun, cwd=path, capture_output=True, text=True, env=env(PYTHONPATH=str(ROOT)),
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
-    assert proc.stdout.count(f"resuming from {finetune.CHECKPOINTS / last.name}") == 1, proc.stdout
+    assert proc.stdout.count(f"resuming from {checkpoints.CHECKPOINTS / last.name}") == 1, proc.stdout
     assert (proc.stdout + proc.stderr).count("'eval_loss'") == EPOCHS_DDP - int(last.name.split("-")[1]) // 3
     assert steps(path) == {name: list(range(1, EPOCHS_DDP + 1)) for name in LIVE_TSVS}
     assert (path / "models/finetuned/model.safetensors").is_file()
-    assert not (path / finetune.CHECKPOINTS).exists()
+    assert not (path / checkpoints.CHECKPOINTS).exists()
 
 
 # --- checkpoints left by killed runs ----------------------------------------------------------
@@ -187,7 +187,7 @@ def fake_checkpoint(folder: Path, step: int, state: str | bool = True, skip: str
 def test_resume_skips_and_removes_checkpoints_a_kill_left_incomplete(tmp_path, monkeypatch, capsys):
     monkeypatch.chdir(tmp_path)
     train = TrainParams(checkpoint="unused", revision="main", resume=True)
-    folder = finetune.CHECKPOINTS
+    folder = checkpoints.CHECKPOINTS
     fake_checkpoint(folder, 6, skip="config.json")  # rotation killed mid-delete
     good = fake_checkpoint(folder, 12)
     fake_checkpoint(folder, 18, state='{"global_step": 1')  # killed while writing trainer_state.json
@@ -195,19 +195,19 @@ def test_resume_skips_and_removes_checkpoints_a_kill_left_incomplete(tmp_path, m
     fake_checkpoint(folder, 30, skip="optimizer.pt")  # the end-of-run clean-up killed mid-delete
     fake_checkpoint(folder, 36, state=json.dumps({"global_step": 35}))
     run = {**train.model_dump(exclude={"resume", "report_to"}), "label_names": list(NAMES)}
-    (folder / finetune.RUN_PARAMS).write_text(json.dumps(run))
-    assert finetune.last_checkpoint(folder) == good
-    assert finetune.prepare_checkpoints(train, NAMES, OneProcess()) == str(good)
-    assert [p.name for p in finetune.checkpoint_dirs(folder)] == ["checkpoint-12"]
+    (folder / checkpoints.RUN_PARAMS).write_text(json.dumps(run))
+    assert checkpoints.last_checkpoint(folder) == good
+    assert checkpoints.prepare_checkpoints(train, NAMES, OneProcess()) == str(good)
+    assert [p.name for p in checkpoints.checkpoint_dirs(folder)] == ["checkpoint-12"]
     out = capsys.readouterr().out
     assert f"resuming from {good}" in out and out.count("removing incomplete checkpoint") == 5
     # Nothing complete: a fresh start, the dir emptied (an interrupted clean-up's leftovers too).
     shutil.rmtree(good)
     fake_checkpoint(folder, 18, state="")
-    finetune.trash_dir().mkdir()
-    assert finetune.prepare_checkpoints(train, NAMES, OneProcess()) is None
-    assert sorted(p.name for p in folder.iterdir()) == [finetune.RUN_PARAMS]
-    assert not finetune.trash_dir().exists()
+    checkpoints.trash_dir().mkdir()
+    assert checkpoints.prepare_checkpoints(train, NAMES, OneProcess()) is None
+    assert sorted(p.name for p in folder.iterdir()) == [checkpoints.RUN_PARAMS]
+    assert not checkpoints.trash_dir().exists()
 
 
 # --- `dvc repro` killed mid-run, then resumed ---------------------------------------------------
@@ -246,19 +246,19 @@ def prepared_repo(tmp_path_factory) -> Path:
 def test_dvc_repro_killed_after_an_epoch_resumes_from_its_checkpoint(prepared_repo, tmp_path, sig):
     repo = tmp_path / "project"
     shutil.copytree(prepared_repo, repo, symlinks=True)
-    checkpoints = repo / finetune.CHECKPOINTS
+    folder = repo / checkpoints.CHECKPOINTS
     log = tmp_path / "killed.log"
     with open(log, "w") as out:  # its own session: the kill reaches dvc and the stage it runs
         proc = subprocess.Popen(["dvc", "repro", "finetune"], cwd=repo, stdout=out, stderr=subprocess.STDOUT,
                                 env=env(), start_new_session=True)
         deadline = time.monotonic() + 240
-        while finetune.last_checkpoint(checkpoints) is None:
+        while checkpoints.last_checkpoint(folder) is None:
             assert proc.poll() is None, f"finished before it could be killed:\n{log.read_text()}"
             assert time.monotonic() < deadline, log.read_text()
             time.sleep(0.02)
         os.killpg(proc.pid, sig)
         proc.wait(timeout=60)  # reaped: DVC treats a lock entry of a zombie pid as alive
-    last = finetune.last_checkpoint(checkpoints)
+    last = checkpoints.last_checkpoint(folder)
     done = int(last.name.split("-")[1]) // STEPS_PER_EPOCH
     assert 1 <= done < SMOKE_TRAIN["epochs"], f"killed too late: {last}"
     killed_rows = {name: tsv(repo, name) for name in LIVE_TSVS}  # one more if killed between eval and save
@@ -269,16 +269,16 @@ def test_dvc_repro_killed_after_an_epoch_resumes_from_its_checkpoint(prepared_re
     stale = json.loads((repo / ".dvc/tmp/rwlock").read_text())
     assert {info["pid"] for info in stale["write"].values()} == {proc.pid}
     if sig == signal.SIGKILL:  # as a kill in the middle of the next epoch's save would leave it
-        debris = checkpoints / f"checkpoint-{int(last.name.split('-')[1]) + 1}"
+        debris = folder / f"checkpoint-{int(last.name.split('-')[1]) + 1}"
         shutil.copytree(last, debris)
         (debris / "trainer_state.json").unlink()
 
     set_params(repo, train={"resume": True})
     output = dvc(repo, "repro", "finetune")
-    assert f"resuming from {finetune.CHECKPOINTS / last.name}" in output, output
+    assert f"resuming from {checkpoints.CHECKPOINTS / last.name}" in output, output
     print(f"{sig.name}, DVC on the stale lock: {[s for s in output.splitlines() if 'RWLock' in s]}")
     if sig == signal.SIGKILL:
-        assert f"removing incomplete checkpoint {finetune.CHECKPOINTS / debris.name}" in output, output
+        assert f"removing incomplete checkpoint {checkpoints.CHECKPOINTS / debris.name}" in output, output
     # Continued, not started over: only the remaining epochs were trained and evaluated.
     assert output.count("'eval_loss'") == SMOKE_TRAIN["epochs"] - done, output
     epochs = list(range(1, SMOKE_TRAIN["epochs"] + 1))
@@ -289,5 +289,5 @@ def test_dvc_repro_killed_after_an_epoch_resumes_from_its_checkpoint(prepared_re
     assert metrics["epochs_run"] == SMOKE_TRAIN["epochs"]
     classify = pipeline("text-classification", model=str(repo / "models/finetuned"), device=-1)
     assert classify("部屋が綺麗でした。")[0]["label"] in NAMES
-    assert not checkpoints.exists()
+    assert not folder.exists()
     assert "Data and pipelines are up to date" in dvc(repo, "status", "finetune")
