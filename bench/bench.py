@@ -360,8 +360,8 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
             cpus[name].append(c.cpu)
             log(f"inference round {r + 1}/{rounds} {name:>15}: {n / c.wall:6.1f} texts/s ({c.wall:5.1f}s, "
                 f"CPU share {share(c.cpu, c.wall)})")
-    # Agreement with the fp32 project path (on a random model argmax flips under bf16 mean little:
-    # its logits lie close together; bench_e2e measures bf16 against fp32 on a trained model).
+    # Agreement with the fp32 project path. On a random model a bf16 argmax flip says little about
+    # a trained one (other margins); bench_e2e measures bf16 against fp32 on a trained model.
     ref = "project_fp32" if "project_fp32" in names else "project"
     out["agreement_reference"] = ref
     for name in names:
