@@ -9,8 +9,8 @@ bert-base-japanese-v3 architecture, randomly initialised: no hub) with a BertJap
   (a) the project path, `common.classify(common.load_text_classifier(...))`, evaluate's batch 128;
   (b) the notebook recipe: the whole split padded to its longest text, batches of 16 in order;
   (c) one text at a time, as in the corpus' example script;
-  (p) `classify_batched`, the proposed body of `common.classify`, and (p16) the same under bf16
-  autocast (a numerics change, only where the CPU has native bf16);
+  (p) `classify_batched`: `common.classify`'s batching with direct model calls instead of the
+  pipeline (the pipeline's own overhead);
 - training: optimiser steps of the project's finetune path (`stages.finetune`'s training_args,
   to_dataset, make_loss, DataCollatorWithPadding, group_by_length, batch 32) against the notebook
   recipe (whole train set padded to its longest text, batch 16, random order), fp32.
@@ -27,6 +27,7 @@ and each round's CPU share (CPU seconds per wall second per thread: 1 on idle co
 from __future__ import annotations
 
 import argparse
+import contextlib
 import dataclasses
 import gc
 import hashlib
@@ -156,17 +157,11 @@ def classify_keywords() -> dict:
             if p.default is not inspect.Parameter.empty}
 
 
-def project_classify(pipe, texts: Sequence[str], batch_size: int, max_length: int,
-                     max_tokens: int | None = None, bf16: bool = False) -> np.ndarray:
-    """(a) `common.classify` as the evaluate stage calls it (no progress bar where it has one);
-    `max_tokens` and `bf16` only where it takes them."""
-    keywords = classify_keywords()
-    extra: dict = {"progress": False} if "progress" in keywords else {}
-    if max_tokens is not None:
-        extra["max_tokens"] = max_tokens
-    if bf16:
-        extra["bf16"] = True
-    return common.classify(pipe, texts, batch_size, max_length, **extra)
+def project_classify(pipe, texts: Sequence[str], batch_size: int, max_length: int, max_tokens: int,
+                     bf16: bool = False) -> np.ndarray:
+    """(a) `common.classify` as the evaluate stage calls it, without the progress bar."""
+    return common.classify(pipe, texts, batch_size, max_length, progress=False, max_tokens=max_tokens,
+                           bf16=bf16)
 
 
 def scores(logits, config):
@@ -261,27 +256,18 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
     model, tokenizer = pipe.model, pipe.tokenizer
     model.eval()
     lengths = token_lengths(tokenizer, texts, max_length)
-    # evaluate's settings, from the schema's defaults (= params.yaml's committed values), as far as
-    # this version of the project has them: batch_tokens and precision came with faa2ba2.
+    # evaluate's settings, from the schema's defaults (= params.yaml's committed values).
     evaluate = common.EvaluateParams()
-    batch_size, budget = evaluate.batch_size, getattr(evaluate, "batch_tokens", None)
-    keywords = classify_keywords()
-    if "max_tokens" not in keywords:
-        budget = None
-    project_bf16 = "bf16" in keywords
+    batch_size, budget = evaluate.batch_size, evaluate.batch_tokens
     # The precision evaluate runs in by default: `auto` resolves per machine (bf16 where native).
-    precision = (common.inference_precision(evaluate.precision, model.device.type)
-                 if hasattr(common, "inference_precision") else getattr(evaluate, "precision", "fp32"))
-    default_bf16 = project_bf16 and precision == "bf16"
-    char_order = np.argsort([-len(t) for t in texts], kind="stable")
+    precision = common.inference_precision(evaluate.precision, model.device.type)
+    default_bf16 = precision == "bf16"
 
-    def project_positions(bs: int, mt: int | None) -> int:
-        if mt is not None and hasattr(common, "token_batches"):
-            return padded_positions(lengths, common.token_batches(lengths.tolist(), bs, mt))
-        return padded_positions(lengths, fixed_batches(char_order, bs))  # before 7aa4e99
+    def project_positions(bs: int, mt: int) -> int:
+        return padded_positions(lengths, common.token_batches(lengths.tolist(), bs, mt))
 
-    def limits(bs: int, mt: int | None) -> str:
-        return f"<= {bs} texts" + ("" if mt is None else f", <= {mt} positions")
+    def limits(bs: int, mt: int) -> str:
+        return f"<= {bs} texts, <= {mt} positions"
 
     # name: (label, texts -> probabilities, positions fed to the model: texts x padded length).
     specs: dict[str, tuple[str, Callable[[Sequence[str]], np.ndarray], int]] = {
@@ -294,13 +280,13 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
                                  f"{limits(batch_size, budget)}",
                                  lambda t: project_classify(pipe, t, batch_size, max_length, budget),
                                  project_positions(batch_size, budget))
-    for mt in extra_max_tokens if budget is not None else []:
+    for mt in extra_max_tokens:
         if mt != budget:
             specs[f"project_mt{mt}"] = (
                 f"(a) project `classify`, {limits(batch_size, mt)}, fp32",
                 lambda t, mt=mt: project_classify(pipe, t, batch_size, max_length, mt),
                 project_positions(batch_size, mt))
-            if bf16 and project_bf16:
+            if bf16:
                 specs[f"project_mt{mt}_bf16"] = (
                     f"(a) project `classify`, {limits(batch_size, mt)}, bf16 autocast (not fp32)",
                     lambda t, mt=mt: project_classify(pipe, t, batch_size, max_length, mt, bf16=True),
@@ -309,17 +295,10 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
         specs[f"project_bs{bs}"] = (f"(a) project `classify`, {limits(bs, budget)}, fp32",
                                     lambda t, bs=bs: project_classify(pipe, t, bs, max_length, budget),
                                     project_positions(bs, budget))
-    proposed_batches = common.token_batches(lengths.tolist(), batch_size, max_tokens)
-    proposed_positions = padded_positions(lengths, proposed_batches)
     specs["proposed"] = (f"(p) direct model calls, no pipeline: {limits(batch_size, max_tokens)}, fp32",
                          lambda t: classify_batched(pipe, t, batch_size, max_length, progress=False,
                                                     max_tokens=max_tokens),
-                         proposed_positions)
-    if bf16 and not project_bf16:  # the project has no bf16 switch of its own to measure
-        specs["proposed_bf16"] = ("(p) the same under bf16 autocast (not fp32)",
-                                  lambda t: classify_batched(pipe, t, batch_size, max_length, progress=False,
-                                                             max_tokens=max_tokens, bf16=True),
-                                  proposed_positions)
+                         project_positions(batch_size, max_tokens))
     if not skip_slow:
         specs["notebook_padded"] = ("(b) notebook: whole split padded to its longest, batch 16",
                                     lambda t: notebook_predict(model, tokenizer, t), int(n * lengths.max()))
@@ -327,7 +306,7 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
                                int(lengths.sum()))
     paths = {name: fn for name, (_, fn, _) in specs.items()}
     out: dict = {"split": split, "texts": n, "max_length": max_length, "batch_size": batch_size,
-                 "project_classify_keywords": {k: v for k, v in keywords.items()
+                 "project_classify_keywords": {k: v for k, v in classify_keywords().items()
                                                if isinstance(v, int | float | str | bool)},
                  "evaluate_defaults": evaluate.model_dump(), "project_precision": precision,
                  "rounds": rounds,
@@ -429,13 +408,18 @@ def bench_e2e(shared_pn: Path) -> dict:
 
 def precision_agreement(clone: Path) -> dict:
     """fp32 vs bf16 autocast `classify` of the test split with the smoke run's fine-tuned model."""
-    import pandas as pd
+    from stages.evaluate import MODEL_DIR as FINETUNED
+    from stages.evaluate import max_length_of, read_provenance
 
-    frame = pd.read_csv(clone / common.split_path("test"), sep="\t", keep_default_na=False)
-    pipe = common.load_text_classifier(str(clone / "models" / "finetuned"), "main", 64)
+    with contextlib.chdir(clone):  # the stages' paths are relative to the project root
+        frame = common.read_split("test")
+        max_length = max_length_of(read_provenance())
+        pipe = common.load_text_classifier(str(FINETUNED), "main", max_length)
     names = [pipe.model.config.id2label[i] for i in range(pipe.model.config.num_labels)]
     gold = frame["label_name"].map(names.index).to_numpy()
-    probs = {p: common.classify(pipe, frame["text"].tolist(), 128, 64, progress=False, bf16=p == "bf16")
+    cfg = common.EvaluateParams()  # evaluate's batching
+    probs = {p: common.classify(pipe, frame["text"].tolist(), cfg.batch_size, max_length, progress=False,
+                                max_tokens=cfg.batch_tokens, bf16=p == "bf16")
              for p in ("fp32", "bf16")}
     return {"model": "smoke run's models/finetuned (tiny BERT, 3 epochs)", "texts": len(frame),
             **agreement(probs["fp32"], probs["bf16"]),
@@ -694,7 +678,7 @@ def main(argv: list[str] | None = None) -> None:
 
     torch.set_num_threads(args.threads)
     if args.bf16 is None:
-        args.bf16 = bool(torch.ops.mkldnn._is_mkldnn_bf16_supported())
+        args.bf16 = common.native_bf16("cpu")
     max_length = common.TrainParams(checkpoint="-", revision="-").max_length
     meta = {"torch": torch.__version__, "transformers": transformers.__version__,
             "torch_threads": torch.get_num_threads(), "cpu": cpu_name(), "cpus": os.cpu_count(),
