@@ -21,7 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stages.common import PREDICTIONS_DIR, load_params, prob_columns, read_split, write_json
+from stages.common import PREDICTIONS_DIR, load_params, prob_columns, read_predictions, read_split, write_json
 
 MODEL = "finetuned"
 LEVELS = ("unanimous", "2-1", "three-way split")
@@ -54,7 +54,7 @@ def examples(split: str, names: Sequence[str], bins: Sequence[int]) -> pd.DataFr
     if not path.is_file():
         raise SystemExit(f"error_analysis: {path} is missing (the evaluate stage writes it)")
     data = read_split(split)
-    pred = pd.read_csv(path, dtype={"id": str})
+    pred = read_predictions(MODEL, split)
     if len(pred) != len(data) or set(pred["id"]) != set(data["id"]):
         raise SystemExit(f"error_analysis: {path} does not cover exactly the ids of the {split} split")
     df = data.merge(pred, on="id", validate="one_to_one")
