@@ -20,25 +20,34 @@ SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S baseline.model=$(TINY)/sen
   -S train.checkpoint=$(TINY)/bert -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: setup repro test smoke exps report bench lint clean-venv
-setup: $(BIN)/.installed
+.PHONY: help setup repro test test-fast smoke exps report bench lint clean-venv
+.DEFAULT_GOAL := help
 
-$(BIN)/.installed: requirements.txt requirements-dev.txt
+help:  ## list the targets
+	@awk -F':.*## ' '/^[a-z][a-z-]*:.*## / {printf "  make %-10s %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+setup: $(BIN)/.installed  ## create .venv: torch, requirements-dev.txt, this project (editable)
+
+$(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_SPEC)'
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
+	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
 
 repro: setup  ## run the whole pipeline (needs the model hub, or params pointing at local models)
 	dvc repro
 
-test: setup  ## the test suite (offline)
+test: setup  ## the whole test suite, offline (what CI runs)
 	python -m pytest -q
+
+test-fast: setup  ## the test suite without the slow tests (DVC runs, training, bench): the inner loop
+	python -m pytest -q -m "not slow"
 
 # Leaves the smoke overrides in params.yaml, so params and results in the workspace agree;
 # `git checkout params.yaml dvc.lock` goes back.
 smoke: setup  ## offline end-to-end run on tiny local models (results in metrics/, plots/, reports/)
-	python -m stages.tiny_models --data $(SHARED_PN) --out $(TINY)
+	python -m ja_sentiment.tools.standins --data $(SHARED_PN) --out $(TINY)
 	dvc exp run $(SMOKE_SET)
 	@echo "smoke: params.yaml holds the smoke overrides now; 'git checkout params.yaml dvc.lock' undoes them"
 
@@ -47,18 +56,18 @@ EXP_PARAMS := epochs|learning_rate|batch_size|weight_decay|warmup|hidden_dropout
 EXP_PARAMS := $(EXP_PARAMS)|label_smoothing|freeze_layers|early_stopping_patience|class_weights|soft_labels
 EXP_METRICS := (finetuned|baseline_band|tfidf)\.test\.(accuracy|macro_f1)$$|best_epoch|epochs_run
 EXP_COLUMNS := Experiment|Created|train\.($(EXP_PARAMS))$$|$(EXP_METRICS)
-exps: setup  ## compare experiments: key params and test metrics only
+exps: setup  ## dvc exp show: key params and test metrics only
 	dvc exp show --drop '.*' --keep '$(EXP_COLUMNS)'
 
 BASE ?= main
-report: setup  ## markdown report (params, metrics, plots) of the workspace against BASE
-	python -m stages.pr_report --base $(BASE) --out build/report
+report: setup  ## build/report/report.md: params, metrics and plots of the workspace against BASE
+	python -m ja_sentiment.tools.pr_report --base $(BASE) --out build/report
 
 bench: setup  ## throughput of the project's paths vs the notebook recipes (needs data/processed)
-	HF_HUB_OFFLINE=1 python -m bench.bench
+	HF_HUB_OFFLINE=1 python -m bench
 
-lint: setup
+lint: setup  ## ruff check
 	ruff check .
 
-clean-venv:
+clean-venv:  ## delete .venv
 	rm -rf $(VENV)

@@ -22,15 +22,21 @@ from collections.abc import Mapping, Sequence
 
 import numpy as np
 
-from stages import common
+from ja_sentiment.data import CORPUS_LABELS, PREDICTIONS_DIR, read_split, write_json
+from ja_sentiment.inference import classify
+from ja_sentiment.metrics import macro_f1
+from ja_sentiment.models import load_text_classifier
+from ja_sentiment.params import ParamsError, load_params
+from ja_sentiment.predictions import write_predictions
+from ja_sentiment.provenance import model_card
 
-NEUTRAL = common.CORPUS_LABELS.index(0)  # class id of neutral
+NEUTRAL = CORPUS_LABELS.index(0)  # class id of neutral
 
 
 def resolve_mapping(model_labels: Sequence[str], label_map: Mapping[str, str]) -> dict[str, str]:
     """{model label: project label}, with `label_map` keys matched case-insensitively."""
-    def fail(problem: str) -> common.ParamsError:  # a params problem: exits naming the key
-        return common.ParamsError(f"baseline.label_map: {problem}; the model's labels: {list(model_labels)}")
+    def fail(problem: str) -> ParamsError:  # a params problem: exits naming the key
+        return ParamsError(f"baseline.label_map: {problem}; the model's labels: {list(model_labels)}")
 
     wanted = {k.lower(): v for k, v in label_map.items()}
     if len(wanted) != len(label_map):
@@ -70,25 +76,25 @@ def tune_threshold(gold: np.ndarray, probs: np.ndarray) -> tuple[float, float]:
     """
     top = probs.max(axis=1)
     candidates = np.append(np.unique(top), np.round(top.max() + 1e-6, 6))
-    f1 = [round(common.macro_f1(gold, band_predict(probs, t), probs.shape[1]), 12) for t in candidates]
+    f1 = [round(macro_f1(gold, band_predict(probs, t), probs.shape[1]), 12) for t in candidates]
     best = int(np.argmax(f1))  # first maximum = smallest threshold
     return float(candidates[best]), float(f1[best])
 
 
 def main() -> None:
-    params = common.load_params()
+    params = load_params()
     cfg, names = params.baseline, params.preprocess.label_names
     started = time.perf_counter()
-    pipe = common.load_text_classifier(cfg.model, cfg.revision, cfg.max_length)
+    pipe = load_text_classifier(cfg.model, cfg.revision, cfg.max_length)
     id2label = pipe.model.config.id2label
     model_labels = [id2label[i] for i in range(len(id2label))]
     mapping = resolve_mapping(model_labels, cfg.label_map)  # fails before any classification
     matrix = label_matrix(mapping, names)
 
-    frames = {split: common.read_split(split) for split in ("dev", "test")}
+    frames = {split: read_split(split) for split in ("dev", "test")}
     probs = {}
     for split, frame in frames.items():
-        raw = common.classify(pipe, frame["text"].tolist(), cfg.batch_size, cfg.max_length,
+        raw = classify(pipe, frame["text"].tolist(), cfg.batch_size, cfg.max_length,
                               desc=f"baseline {split}")
         probs[split] = np.round(raw @ matrix, 6)
     gold = frames["dev"]["label"].to_numpy()
@@ -100,14 +106,14 @@ def main() -> None:
     else:
         mode, threshold = "fixed", float(cfg.neutral_band)
 
-    card = common.model_card(cfg.model, cfg.revision)
+    card = model_card(cfg.model, cfg.revision)
     scores = {}
     for name, t in (("baseline_plain", None), ("baseline_band", threshold)):
         for split, frame in frames.items():
-            common.write_predictions(common.PREDICTIONS_DIR / name / f"{split}.csv", frame,
+            write_predictions(PREDICTIONS_DIR / name / f"{split}.csv", frame,
                                      probs[split], band_predict(probs[split], t), names)
-        scores[name] = common.macro_f1(gold, band_predict(probs["dev"], t), len(names))
-        common.write_json(common.PREDICTIONS_DIR / name / "meta.json", {
+        scores[name] = macro_f1(gold, band_predict(probs["dev"], t), len(names))
+        write_json(PREDICTIONS_DIR / name / "meta.json", {
             **card, "kind": "ready-made pipeline", "mapping": mapping,
             "neutral_band": "off" if name == "baseline_plain" else mode, "threshold": t,
             "dev_macro_f1_at_threshold": round(scores[name], 6),

@@ -16,7 +16,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import accuracy_score
 from sklearn.pipeline import Pipeline
 
-from stages import common
+from ja_sentiment.data import PREDICTIONS_DIR, SPLITS, read_split, write_json
+from ja_sentiment.metrics import macro_f1
+from ja_sentiment.params import TfidfParams, load_params
+from ja_sentiment.predictions import write_predictions
 
 NAME = "tfidf"
 # Character n-grams need no word segmenter (Japanese has no spaces). "char_wb" pads each
@@ -27,7 +30,7 @@ ANALYZER = "char_wb"
 MAX_ITER = 5000  # lbfgs needs < 100 iterations on the corpus; the margin is for larger C / data
 
 
-def build_model(cfg: common.TfidfParams) -> Pipeline:
+def build_model(cfg: TfidfParams) -> Pipeline:
     return Pipeline([
         ("tfidf", TfidfVectorizer(analyzer=ANALYZER, ngram_range=(cfg.ngram_min, cfg.ngram_max),
                                   max_features=cfg.max_features, sublinear_tf=True)),
@@ -44,23 +47,23 @@ def class_probs(model: Pipeline, texts: list[str], n_classes: int) -> np.ndarray
 
 
 def main() -> None:
-    params = common.load_params()
+    params = load_params()
     cfg, names = params.tfidf, params.preprocess.label_names
     started = time.perf_counter()
-    frames = {split: common.read_split(split) for split in common.SPLITS}
+    frames = {split: read_split(split) for split in SPLITS}
     model = build_model(cfg).fit(frames["train"]["text"].tolist(), frames["train"]["label"].to_numpy())
 
     scores: dict[str, dict[str, float]] = {}
     for split, frame in frames.items():
         probs = class_probs(model, frame["text"].tolist(), len(names))
         pred = probs.argmax(axis=1)
-        common.write_predictions(common.PREDICTIONS_DIR / NAME / f"{split}.csv", frame, probs, pred, names)
+        write_predictions(PREDICTIONS_DIR / NAME / f"{split}.csv", frame, probs, pred, names)
         gold = frame["label"].to_numpy()
         scores[split] = {
             "accuracy": round(float(accuracy_score(gold, pred)), 6),
-            "macro_f1": round(common.macro_f1(gold, pred, len(names)), 6)}
+            "macro_f1": round(macro_f1(gold, pred, len(names)), 6)}
 
-    common.write_json(common.PREDICTIONS_DIR / NAME / "meta.json", {
+    write_json(PREDICTIONS_DIR / NAME / "meta.json", {
         "model": "tfidf-char-ngram+logreg", "revision": "trained here", "kind": "trained here",
         "analyzer": ANALYZER, **cfg.model_dump(),
         "vocabulary_size": len(model.named_steps["tfidf"].vocabulary_),

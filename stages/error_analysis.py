@@ -21,7 +21,9 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from stages.common import PREDICTIONS_DIR, load_params, prob_columns, read_predictions, read_split, write_json
+from ja_sentiment.data import PREDICTIONS_DIR, read_split, write_json
+from ja_sentiment.params import load_params
+from ja_sentiment.predictions import predictions_path, prob_columns, read_predictions
 
 MODEL = "finetuned"
 LEVELS = ("unanimous", "2-1", "three-way split")
@@ -50,7 +52,7 @@ def bucket_labels(bins: Sequence[int]) -> list[str]:
 
 def examples(split: str, names: Sequence[str], bins: Sequence[int]) -> pd.DataFrame:
     """One split's rows joined with the model's predictions, plus the derived columns."""
-    path = PREDICTIONS_DIR / MODEL / f"{split}.csv"
+    path = predictions_path(MODEL, split)
     if not path.is_file():
         raise SystemExit(f"error_analysis: {path} is missing (the evaluate stage writes it)")
     data = read_split(split)

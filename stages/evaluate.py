@@ -20,16 +20,19 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report
 
-from stages import common
+from ja_sentiment.data import FINETUNED_DIR as MODEL_DIR
+from ja_sentiment.data import PREDICTIONS_DIR, SPLITS, read_split, split_path, write_json
+from ja_sentiment.inference import classify, inference_precision
+from ja_sentiment.models import load_text_classifier
+from ja_sentiment.params import EvaluateParams, load_params
+from ja_sentiment.predictions import predictions_path, read_predictions, write_predictions
+from ja_sentiment.provenance import max_length_of, read_provenance
 
-MODEL_DIR = Path("models/finetuned")
 FINETUNED = "finetuned"
-DEFAULT_MAX_LENGTH = 128
 # Splits each model is scored on: the ready-made baselines never train, so train says nothing new
 # about them; the trained models' train scores are the other half of the overfitting picture.
 MODEL_SPLITS: dict[str, tuple[str, ...]] = {
-    "baseline_plain": ("dev", "test"), "baseline_band": ("dev", "test"),
-    "tfidf": common.SPLITS, FINETUNED: common.SPLITS,
+    "baseline_plain": ("dev", "test"), "baseline_band": ("dev", "test"), "tfidf": SPLITS, FINETUNED: SPLITS,
 }
 METRICS_FILE = Path("metrics/evaluate.json")
 REPORTS_DIR = Path("reports/classification")
@@ -40,25 +43,6 @@ class EvaluateError(SystemExit):
     """Missing or inconsistent inputs; the message names the file."""
 
 
-def read_provenance(model_dir: Path = MODEL_DIR) -> dict:
-    path = model_dir / "provenance.json"
-    if not path.is_file():
-        raise EvaluateError(f"evaluate: {path} is missing (the finetune stage writes it)")
-    prov = json.loads(path.read_text(encoding="utf-8"))
-    missing = [k for k in ("base_model", "revision") if not prov.get(k)]
-    if missing:
-        raise EvaluateError(f"evaluate: {path} lacks {missing}")
-    return prov
-
-
-def max_length_of(prov: dict) -> int:
-    """The max_length the model was trained with: flat, or under provenance 'params'/'train'."""
-    for source in (prov, prov.get("params"), prov.get("train")):
-        if isinstance(source, dict) and isinstance(source.get("max_length"), int):
-            return source["max_length"]
-    return DEFAULT_MAX_LENGTH
-
-
 def label_order(id2label: dict[int, str], names: Sequence[str]) -> list[int]:
     """For each project label name, the model's output column holding it (matched by name, not id)."""
     model_names = [id2label[i] for i in range(len(id2label))]
@@ -67,42 +51,42 @@ def label_order(id2label: dict[int, str], names: Sequence[str]) -> list[int]:
     return [model_names.index(n) for n in names]
 
 
-def predict_finetuned(names: Sequence[str], cfg: common.EvaluateParams) -> None:
+def predict_finetuned(names: Sequence[str], cfg: EvaluateParams) -> None:
     prov = read_provenance()
     max_length = max_length_of(prov)
-    out_dir = common.PREDICTIONS_DIR / FINETUNED
+    out_dir = PREDICTIONS_DIR / FINETUNED
     shutil.rmtree(out_dir, ignore_errors=True)  # no stale split survives from an earlier run
     # A local directory: the revision argument is not used to resolve anything.
-    pipe = common.load_text_classifier(str(MODEL_DIR), revision="main", max_length=max_length)
+    pipe = load_text_classifier(str(MODEL_DIR), revision="main", max_length=max_length)
     columns = label_order(pipe.model.config.id2label, names)
-    precision = common.inference_precision(cfg.precision, pipe.model.device.type)
-    for split in common.SPLITS:
-        if not common.split_path(split).is_file():
-            print(f"evaluate: {common.split_path(split)} absent, {split} skipped", file=sys.stderr)
+    precision = inference_precision(cfg.precision, pipe.model.device.type)
+    for split in SPLITS:
+        if not split_path(split).is_file():
+            print(f"evaluate: {split_path(split)} absent, {split} skipped", file=sys.stderr)
             continue
-        frame = common.read_split(split)
-        probs = common.classify(pipe, frame["text"].tolist(), cfg.batch_size, max_length,
+        frame = read_split(split)
+        probs = classify(pipe, frame["text"].tolist(), cfg.batch_size, max_length,
                                 max_tokens=cfg.batch_tokens, bf16=precision == "bf16",
                                 desc=f"finetuned {split}")[:, columns]
-        common.write_predictions(out_dir / f"{split}.csv", frame, probs, probs.argmax(axis=1), names)
+        write_predictions(out_dir / f"{split}.csv", frame, probs, probs.argmax(axis=1), names)
     meta = {"model": MODEL_DIR.as_posix(), "base_model": str(prov["base_model"]),
             "revision": str(prov["revision"]), "max_length": max_length, "precision": precision}
     if "best_epoch" in prov:
         meta["best_epoch"] = prov["best_epoch"]
-    common.write_json(out_dir / "meta.json", meta)
+    write_json(out_dir / "meta.json", meta)
 
 
 def load_scored(model: str, split: str, names: Sequence[str]) -> pd.DataFrame | None:
     """Predictions checked against the split they claim to cover; None when the split was not predicted."""
-    where = common.PREDICTIONS_DIR / model / f"{split}.csv"
+    where = predictions_path(model, split)
     if not where.is_file():
         return None
-    pred = common.read_predictions(model, split)
-    gold = common.read_split(split).set_index("id")["label_name"]
+    pred = read_predictions(model, split)
+    gold = read_split(split).set_index("id")["label_name"]
     if len(pred) != len(gold) or set(pred["id"]) != set(gold.index):
-        raise EvaluateError(f"evaluate: {where} does not cover exactly the ids of {common.split_path(split)}")
+        raise EvaluateError(f"evaluate: {where} does not cover exactly the ids of {split_path(split)}")
     if (pred["gold"].to_numpy() != gold.loc[pred["id"]].to_numpy()).any():
-        raise EvaluateError(f"evaluate: {where} has gold labels that differ from {common.split_path(split)}")
+        raise EvaluateError(f"evaluate: {where} has gold labels that differ from {split_path(split)}")
     unknown = set(pred["pred"]) - set(names)
     if unknown:
         raise EvaluateError(f"evaluate: {where} predicts unknown label(s) {sorted(unknown)}")
@@ -142,7 +126,7 @@ def evaluate_all(names: Sequence[str]) -> dict:
         shutil.rmtree(d, ignore_errors=True)  # this stage's own outputs: rebuilt whole
         d.mkdir(parents=True)
     for model, splits in MODEL_SPLITS.items():
-        meta_file = common.PREDICTIONS_DIR / model / "meta.json"
+        meta_file = PREDICTIONS_DIR / model / "meta.json"
         if not meta_file.is_file():  # the stage declares every model's predictions as a dependency
             what = meta_file if meta_file.parent.is_dir() else meta_file.parent
             raise EvaluateError(f"evaluate: {what} is missing; run the stage that predicts {model}")
@@ -159,7 +143,7 @@ def evaluate_all(names: Sequence[str]) -> dict:
             stem = f"{model}_{split}"
             (REPORTS_DIR / f"{stem}.txt").write_text(f"{model} on {split} (n={len(pred)})\n\n{text}",
                                                      encoding="utf-8")
-            common.write_json(REPORTS_DIR / f"{stem}.json", report)
+            write_json(REPORTS_DIR / f"{stem}.json", report)
             pd.DataFrame({"actual": pred["gold"], "predicted": pred["pred"]}).to_csv(
                 CONFUSION_DIR / f"{stem}.csv", index=False)
             plot_confusion(pred["gold"], pred["pred"], names, f"{model} on {split} (n={len(pred)})",
@@ -172,10 +156,10 @@ def evaluate_all(names: Sequence[str]) -> dict:
 
 
 def main() -> None:
-    params = common.load_params()
+    params = load_params()
     names = list(params.preprocess.label_names)
     predict_finetuned(names, params.evaluate)
-    common.write_json(METRICS_FILE, evaluate_all(names))
+    write_json(METRICS_FILE, evaluate_all(names))
 
 
 if __name__ == "__main__":

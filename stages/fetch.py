@@ -16,7 +16,8 @@ from urllib.parse import unquote, urlparse
 
 import pooch
 
-from stages.common import RAW_FILE, DataParams, load_params
+from ja_sentiment.data import RAW_FILE
+from ja_sentiment.params import DataParams, load_params
 
 OFFLINE_HINT = ("Offline? Point data.url at a local copy, e.g. "
                 "`dvc exp run -S data.url=../shared/data/jrte/pn.tsv` (or edit params.yaml).")

@@ -1,106 +1,31 @@
 """Stage `preprocess`: validate every row of pn.tsv, map labels to ids, split, summarise.
 
-A bad row fails the stage with its line number, and nothing is written. Outputs: the splits in
-data/processed/, data summary metrics, class-balance and text-length plots (PNG + DVC data).
+A bad row fails the stage with its line number, and nothing is written; so does a file whose rows
+are each valid but which cannot give the study meaningful numbers (a split with no rows, or a
+class missing from a split). Outputs: the splits in data/processed/, data summary metrics,
+class-balance and text-length plots (PNG + DVC data).
 """
 
 from __future__ import annotations
 
 import json
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import matplotlib
 
 matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import pandas as pd  # noqa: E402
-import pandera.pandas as pa  # noqa: E402
-from sklearn.model_selection import train_test_split  # noqa: E402
+import matplotlib.pyplot as plt
+import pandas as pd
+from sklearn.model_selection import train_test_split
 
-from stages.common import (  # noqa: E402
-    CORPUS_LABELS,
-    PROCESSED_DIR,
-    RAW_FILE,
-    SPLITS,
-    PreprocessParams,
-    load_params,
-    split_path,
-    write_json,
-)
+from ja_sentiment.corpus import BadInput, parse_votes, read_rows
+from ja_sentiment.data import CORPUS_LABELS, PROCESSED_DIR, RAW_FILE, SPLITS, split_path, write_json
+from ja_sentiment.params import PreprocessParams, load_params
 
-COLUMNS = ("id", "label", "text", "judges", "usage")
-VOTE_KEYS = {str(v) for v in CORPUS_LABELS}
 METRICS_FILE = Path("metrics/data.json")
 PLOTS_DIR = Path("plots/data")
-
-
-class BadInput(SystemExit):
-    """pn.tsv does not hold what the pipeline needs; the message lists each bad line."""
-
-
-def parse_votes(judges: str) -> dict[str, int] | None:
-    """The judges JSON as {corpus label: votes}, or None when it is not a JSON object of counts."""
-    try:
-        votes = json.loads(judges)
-    except ValueError:
-        return None
-    ok = (isinstance(votes, dict) and votes and set(votes) <= VOTE_KEYS
-          and all(type(n) is int and n >= 0 for n in votes.values()) and sum(votes.values()) > 0)
-    return votes if ok else None
-
-
-SCHEMA = pa.DataFrameSchema(
-    {
-        "id": pa.Column(str, pa.Check.str_matches(r"^\S+$", error="empty id or id with spaces"),
-                        unique=True),
-        "label": pa.Column(str, pa.Check.isin([str(v) for v in CORPUS_LABELS],
-                                              error="label not in {1, 0, -1}")),
-        "text": pa.Column(str, pa.Check(lambda s: s.str.strip() != "", error="empty text")),
-        "judges": pa.Column(str, pa.Check(lambda s: s.map(parse_votes).notna(),
-                                          error="judges is not a JSON object of vote counts")),
-        "usage": pa.Column(str, pa.Check.isin(list(SPLITS), error="usage not in {train, dev, test}")),
-    },
-    strict=True,
-)
-
-
-def read_rows(path: Path) -> pd.DataFrame:
-    """All rows of pn.tsv indexed by line number; raises BadInput listing every bad line."""
-    raw = path.read_bytes()
-    try:
-        content = raw.decode("utf-8-sig")  # a UTF-8 BOM is harmless
-    except UnicodeDecodeError as err:
-        line = raw[: err.start].count(b"\n") + 1
-        raise BadInput(f"{path}:{line}: not valid UTF-8 ({err.reason} at byte {err.start})") from None
-    lines = content.split("\n")
-    if lines and lines[-1] == "":
-        lines.pop()  # the newline that ends the last line
-    problems: list[tuple[int, str]] = []
-    rows, numbers = [], []
-    for number, line in enumerate(lines, start=1):
-        fields = line.removesuffix("\r").split("\t")
-        if fields == [""] and number == len(lines):
-            continue  # one trailing blank line
-        if len(fields) != len(COLUMNS):
-            problems.append((number, f"expected {len(COLUMNS)} tab-separated fields, got {len(fields)}"))
-            continue
-        rows.append(fields)
-        numbers.append(number)
-    if not rows and not problems:
-        raise BadInput(f"{path}: the file holds no rows")
-    frame = pd.DataFrame(rows, columns=list(COLUMNS), index=pd.Index(numbers, name="line"), dtype=str)
-    try:
-        SCHEMA.validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as err:
-        for case in err.failure_cases.itertuples():
-            problems.append((int(case.index), f"{case.column}: {case.check} ({case.failure_case!r})"))
-    if problems:
-        shown = [f"  {path}:{n}: {msg}" for n, msg in sorted(problems)[:50]]
-        more = f"\n  … and {len(problems) - 50} more" if len(problems) > 50 else ""
-        raise BadInput(f"preprocess: {len(problems)} bad row(s) in {path}; nothing was written\n"
-                       + "\n".join(shown) + more)
-    return frame
 
 
 def to_examples(frame: pd.DataFrame, params: PreprocessParams) -> pd.DataFrame:
@@ -117,14 +42,45 @@ def to_examples(frame: pd.DataFrame, params: PreprocessParams) -> pd.DataFrame:
     })
     out.insert(3, "label_name", out["label"].map(dict(enumerate(params.label_names))))
     if params.split == "stratified":
-        rest, test = train_test_split(out.index, test_size=params.test_fraction,
-                                      stratify=out["label"], random_state=params.seed)
-        dev_share = params.dev_fraction / (1 - params.test_fraction)
-        train, dev = train_test_split(rest, test_size=dev_share, stratify=out.loc[rest, "label"],
-                                      random_state=params.seed)
+        try:
+            rest, test = train_test_split(out.index, test_size=params.test_fraction,
+                                          stratify=out["label"], random_state=params.seed)
+            dev_share = params.dev_fraction / (1 - params.test_fraction)
+            train, dev = train_test_split(rest, test_size=dev_share, stratify=out.loc[rest, "label"],
+                                          random_state=params.seed)
+        except ValueError as err:  # sklearn: a class too small to be in every split
+            counts = ", ".join(f"{n} {k}" for n, k in class_counts(out, params.label_names).items())
+            raise BadInput(f"preprocess: no stratified split of these rows gives every split every "
+                           f"class ({err}); class counts in the whole file: {counts}. Nothing was written."
+                           ) from None
         for name, idx in (("train", train), ("dev", dev), ("test", test)):
             out.loc[idx, "split"] = name
     return out
+
+
+def class_counts(examples: pd.DataFrame, names: Sequence[str]) -> dict[str, int]:
+    counts = examples["label_name"].value_counts()
+    return {n: int(counts.get(n, 0)) for n in names}
+
+
+def check_usable(examples: pd.DataFrame, names: Sequence[str], source: Path) -> None:
+    """Every split must hold every class: dev picks the best epoch by macro-F1 and the neutral-band
+    threshold, and test reports per-class scores; without a class, either is meaningless (and
+    later stages would fail late or print numbers that mean nothing)."""
+    counts = {split: class_counts(examples[examples["split"] == split], names) for split in SPLITS}
+    problems = []
+    for split, by_class in counts.items():
+        missing = [n for n, k in by_class.items() if k == 0]
+        if len(missing) == len(names):
+            problems.append(f"{split} has no rows")
+        elif missing:
+            problems.append(f"{split} has no {' and no '.join(missing)} rows")
+    if problems:
+        table = "; ".join(f"{split}: " + ", ".join(f"{n} {k}" for n, k in by_class.items())
+                          for split, by_class in counts.items())
+        raise BadInput(f"preprocess: {source} cannot give meaningful numbers: {'; '.join(problems)} "
+                       f"(class counts per split: {table}). Every split needs every class. "
+                       "Nothing was written.")
 
 
 def leakage(examples: pd.DataFrame) -> pd.DataFrame:
@@ -174,6 +130,7 @@ def main() -> None:
     params = load_params().preprocess
     names = list(params.label_names)
     examples = to_examples(read_rows(RAW_FILE), params)
+    check_usable(examples, names, RAW_FILE)  # before anything is written
     leaks = leakage(examples)
     PROCESSED_DIR.mkdir(parents=True, exist_ok=True)
     for split in SPLITS:

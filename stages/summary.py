@@ -7,7 +7,6 @@ drawn here from the DVCLive logs) and the error-analysis headline numbers. Facts
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
@@ -18,7 +17,7 @@ import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
-from stages.common import PREDICTIONS_DIR
+from ja_sentiment.data import PREDICTIONS_DIR, read_json
 
 SUMMARY_FILE = Path("reports/summary.md")
 CURVE_FILE = Path("plots/learning_curve.png")
@@ -27,10 +26,6 @@ TITLES = {"baseline_plain": "Level 1: ready-made model, plain 2→3 label mappin
           "baseline_band": "Level 1: ready-made model, neutral band",
           "tfidf": "Comparator: TF-IDF character n-grams + logistic regression",
           "finetuned": "Level 2: fine-tuned model"}
-
-
-def read_json(path: str | Path) -> dict:
-    return json.loads(Path(path).read_text(encoding="utf-8"))
 
 
 def learning_curve() -> pd.DataFrame:

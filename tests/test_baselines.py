@@ -1,6 +1,6 @@
 """baseline_pipeline and baseline_tfidf: label mapping, the neutral band, output files, determinism.
 
-The ready-made model is a tiny random 2-label BERT built here (stages.tiny_models); its scores are
+The ready-made model is a tiny random 2-label BERT built here (ja_sentiment.tools.standins); its scores are
 meaningless, so what is tested with it is the plumbing, and the threshold search is tested on
 hand-made score arrays whose best threshold is known.
 """
@@ -16,8 +16,12 @@ import pytest
 import yaml
 from sklearn.metrics import f1_score
 
+from ja_sentiment.data import SPLITS
+from ja_sentiment.metrics import macro_f1
+from ja_sentiment.params import ParamsError, TfidfParams
+from ja_sentiment.tools import standins
 from stages import baseline_pipeline as bp
-from stages import baseline_tfidf, common, tiny_models
+from stages import baseline_tfidf
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["negative", "neutral", "positive"]
@@ -45,14 +49,14 @@ def split_frame(split: str) -> pd.DataFrame:
 @pytest.fixture(scope="module")
 def tiny_model(tmp_path_factory) -> Path:
     texts = [text.format(s) for s in SUBJECTS for texts in TEMPLATES.values() for text in texts]
-    return tiny_models.build(texts, tmp_path_factory.mktemp("models") / "tiny", vocab_size=300)["sentiment"]
+    return standins.build(texts, tmp_path_factory.mktemp("models") / "tiny", vocab_size=300)["sentiment"]
 
 
 @pytest.fixture
 def project(tmp_path, monkeypatch, tiny_model):
     """A project dir with toy splits; returns a function writing params.yaml with overrides and running."""
     (tmp_path / "data" / "processed").mkdir(parents=True)
-    for split in common.SPLITS:
+    for split in SPLITS:
         split_frame(split).to_csv(tmp_path / "data" / "processed" / f"{split}.tsv", sep="\t", index=False)
     monkeypatch.chdir(tmp_path)
 
@@ -91,7 +95,7 @@ def test_mapping_is_case_insensitive_and_sums_mapped_probabilities() -> None:
      "collide when compared case-insensitively"),
 ])
 def test_mapping_errors_name_the_key_and_the_model_labels(labels, label_map, problem) -> None:
-    with pytest.raises(common.ParamsError) as err:
+    with pytest.raises(ParamsError) as err:
         bp.resolve_mapping(labels, label_map)
     message = str(err.value)
     assert message.startswith("baseline.label_map") and problem in message and str(labels) in message
@@ -116,7 +120,7 @@ def test_tuned_threshold_is_the_known_best() -> None:
                             [POS, NEG, POS, POS, NEG, POS, NEG, POS])
     assert bp.tune_threshold(gold, probs) == (0.7, 1.0)
     assert (bp.band_predict(probs, 0.7) == gold).all()
-    assert common.macro_f1(gold, bp.band_predict(probs, None), 3) < 0.7  # the plain mapping is far off
+    assert macro_f1(gold, bp.band_predict(probs, None), 3) < 0.7  # the plain mapping is far off
 
     # A neutral-labelled model: the 0.65 row is already predicted neutral, so t = 0.65 and t = 0.7
     # give the same predictions: the tie goes to the smaller.
@@ -192,7 +196,7 @@ def test_pipeline_fixed_and_off_bands(project, band) -> None:
 
 def test_pipeline_rejects_a_map_key_the_model_lacks_before_writing(project) -> None:
     expected = r"baseline\.label_map.*\['neutral'\].*\['negative', 'positive'\]"
-    with pytest.raises(common.ParamsError, match=expected):
+    with pytest.raises(ParamsError, match=expected):
         project(bp, label_map={"negative": "negative", "positive": "positive", "neutral": "neutral"})
     assert not Path("predictions").exists()
 
@@ -201,7 +205,7 @@ def test_tfidf_learns_a_separable_toy_set_deterministically(project) -> None:
     out = project(baseline_tfidf)
     first = {p.name: p.read_bytes() for p in (out / "tfidf").iterdir()}
     assert sorted(first) == ["dev.csv", "meta.json", "test.csv", "train.csv"]
-    for split in common.SPLITS:
+    for split in SPLITS:
         frame = csv(out / "tfidf" / f"{split}.csv")
         assert list(frame.columns) == COLUMNS
         np.testing.assert_allclose(frame[COLUMNS[3:]].sum(axis=1), 1.0, atol=1e-5)
@@ -216,7 +220,7 @@ def test_tfidf_learns_a_separable_toy_set_deterministically(project) -> None:
 
 def test_tfidf_keeps_a_column_for_a_class_missing_from_train() -> None:
     texts, labels = ["最高でした", "最悪でした", "最高の景色", "最悪の接客"], [POS, NEG, POS, NEG]
-    model = baseline_tfidf.build_model(common.TfidfParams()).fit(texts, labels)
+    model = baseline_tfidf.build_model(TfidfParams()).fit(texts, labels)
     probs = baseline_tfidf.class_probs(model, ["最高", "最悪"], 3)
     assert probs.shape == (2, 3) and (probs[:, NEU] == 0).all()
     assert probs.argmax(axis=1).tolist() == [POS, NEG]

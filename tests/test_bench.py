@@ -1,4 +1,4 @@
-"""bench/bench.py end to end on a 1-layer model: every path runs, the ratios it reports are the
+"""`python -m bench` end to end on a 1-layer model: every path runs, the ratios it reports are the
 ratios of the throughputs it measured, and its end-to-end part really runs `make smoke`."""
 
 from __future__ import annotations
@@ -12,7 +12,11 @@ from pathlib import Path
 
 import pytest
 
+from ja_sentiment.inference import inference_precision
+from ja_sentiment.params import EvaluateParams
 from tests.conftest import ROOT, SHARED_PN
+
+pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
 
 
 @pytest.fixture(scope="module")
@@ -27,7 +31,7 @@ def results(tmp_path_factory) -> tuple[dict, str]:
            f"{os.environ['PATH']}", "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "stages.preprocess"], cwd=work, env=env, check=True,
                    capture_output=True)
-    proc = subprocess.run([sys.executable, "-m", "bench.bench", "--layers", "1", "--threads", "1",
+    proc = subprocess.run([sys.executable, "-m", "bench", "--layers", "1", "--threads", "1",
                            "--rounds", "1", "--train-rounds", "1", "--project-steps", "3",
                            "--notebook-steps", "2", "--vocab-size", "2000", "--out", "out",
                            "--shared-pn", str(SHARED_PN)], cwd=work, env=env, capture_output=True, text=True)
@@ -55,10 +59,10 @@ def test_ratios_are_the_measured_throughputs(results):
 
 
 def test_project_path_runs_at_evaluates_default_precision(results):
-    from stages import common
+
 
     inf = results[0]["inference"]
-    ran = common.inference_precision(common.EvaluateParams().precision, "cpu")
+    ran = inference_precision(EvaluateParams().precision, "cpu")
     assert inf["project_precision"] == ran
     # fp32 paths give the same class as the fp32 project path for every text.
     assert inf["agreement_reference"] == ("project_fp32" if ran == "bf16" else "project")

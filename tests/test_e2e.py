@@ -14,9 +14,11 @@ import pandas as pd
 import pytest
 import yaml
 
-from stages import tiny_models
-from stages.preprocess import read_rows
+from ja_sentiment.corpus import read_rows
+from ja_sentiment.tools import standins
 from tests.conftest import SHARED_PN, copy_project
+
+pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
 
 BIN = str(Path(sys.executable).parent)
 MODELS = ("baseline_plain", "baseline_band", "tfidf", "finetuned")
@@ -43,7 +45,7 @@ def repo(tmp_path_factory) -> Path:
     base = tmp_path_factory.mktemp("e2e")
     rows = read_rows(SHARED_PN)
     # Absolute paths outside the repo: queued experiments run in their own temporary copies.
-    tiny = tiny_models.build(rows.loc[rows["usage"] == "train", "text"].tolist(), base / "tiny",
+    tiny = standins.build(rows.loc[rows["usage"] == "train", "text"].tolist(), base / "tiny",
                              vocab_size=2000)
     repo = copy_project(base / "project")
     params = yaml.safe_load((repo / "params.yaml").read_text())
@@ -119,6 +121,26 @@ def test_noop_repro_runs_nothing(repo):
     assert "Running stage" not in out, out
     print(f"no-op dvc repro: {elapsed:.1f} s")
     assert elapsed < 15
+
+
+def test_editing_inference_code_leaves_finetune_up_to_date(repo):
+    """The batched-inference module is used by the stages that classify (baseline_pipeline, evaluate),
+    not by finetune: editing it must not mark the trained model as stale."""
+    path = repo / "ja_sentiment/inference.py"
+    original = path.read_text(encoding="utf-8")
+    try:
+        path.write_text(original + "\n# an edit\n", encoding="utf-8")
+        status = json.loads(run(repo, "dvc", "status", "--json").stdout)
+        # What a re-run would execute: the changed stages and everything downstream of them.
+        dry = run(repo, "dvc", "repro", "--dry", "--force-downstream").stdout
+    finally:
+        path.write_text(original, encoding="utf-8")
+    assert sorted(status) == ["baseline_pipeline", "evaluate"], status
+    for stage in status.values():
+        assert {"changed deps": {"ja_sentiment/inference.py": "modified"}} in stage, status
+    would_run = {line.split("'")[1] for line in dry.splitlines() if line.startswith("Running stage")}
+    assert would_run == {"baseline_pipeline", "evaluate", "error_analysis", "summary"}, dry
+    assert "Running stage" not in run(repo, "dvc", "repro").stdout  # restored: nothing to do
 
 
 def test_experiment_reruns_only_finetune_and_after(repo):

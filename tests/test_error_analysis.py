@@ -10,8 +10,8 @@ import pandas as pd
 import pytest
 import yaml
 
+from ja_sentiment.data import write_json
 from stages import error_analysis
-from stages.common import write_json
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["negative", "neutral", "positive"]

@@ -11,8 +11,12 @@ import pandas as pd
 import pytest
 import yaml
 
-from stages import common, evaluate
-from stages.common import write_json
+from ja_sentiment.data import read_split, write_json
+from ja_sentiment.inference import classify, inference_precision
+from ja_sentiment.models import load_text_classifier
+from ja_sentiment.params import EvaluateParams
+from ja_sentiment.provenance import max_length_of
+from stages import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["negative", "neutral", "positive"]
@@ -115,9 +119,9 @@ def test_label_order_by_name() -> None:
 
 
 def test_max_length_from_provenance() -> None:
-    assert evaluate.max_length_of({"params": {"max_length": 64}}) == 64
-    assert evaluate.max_length_of({"max_length": 32}) == 32
-    assert evaluate.max_length_of({"base_model": "x"}) == 128
+    assert max_length_of({"params": {"max_length": 64}}) == 64
+    assert max_length_of({"max_length": 32}) == 32
+    assert max_length_of({"base_model": "x"}) == 128
 
 
 @pytest.fixture(scope="module")
@@ -125,7 +129,7 @@ def fake_finetuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A tiny random 3-label BERT whose ids are NOT in project order, saved like the finetune stage does."""
     from transformers import AutoTokenizer, BertConfig, BertForSequenceClassification
 
-    from stages.tiny_models import build
+    from ja_sentiment.tools.standins import build
 
     base = tmp_path_factory.mktemp("tiny")
     paths = build(TEXTS * 3, base / "built", vocab_size=300)
@@ -154,7 +158,7 @@ def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path)
     meta = json.loads(Path("predictions/finetuned/meta.json").read_text())
     assert meta == {"model": "models/finetuned", "base_model": "build/tiny/bert",
                     "revision": "local directory", "max_length": 32, "precision": "fp32", "best_epoch": 2}
-    pipe = evaluate.common.load_text_classifier("models/finetuned", "main", 32)
+    pipe = load_text_classifier("models/finetuned", "main", 32)
     for split, labels in GOLD.items():
         pred = pd.read_csv(f"predictions/finetuned/{split}.csv", dtype={"id": str})
         assert list(pred.columns) == ["id", "gold", "pred", "p_negative", "p_neutral", "p_positive"]
@@ -180,15 +184,15 @@ def test_auto_precision_is_resolved_and_recorded(workdir: Path, fake_finetuned: 
     shutil.copytree(fake_finetuned, "models/finetuned")
     set_precision("auto")
     evaluate.main()
-    ran = common.inference_precision("auto", "cpu")
+    ran = inference_precision("auto", "cpu")
     assert ran in ("bf16", "fp32")
     assert json.loads(Path("predictions/finetuned/meta.json").read_text())["precision"] == ran
     assert json.loads(Path("metrics/evaluate.json").read_text())["models"]["finetuned"]["precision"] == ran
-    pipe = common.load_text_classifier("models/finetuned", "main", 32)
-    cfg = common.EvaluateParams()
+    pipe = load_text_classifier("models/finetuned", "main", 32)
+    cfg = EvaluateParams()
     for split in GOLD:
-        frame = common.read_split(split)
-        want = common.classify(pipe, frame["text"].tolist(), cfg.batch_size, 32, progress=False,
+        frame = read_split(split)
+        want = classify(pipe, frame["text"].tolist(), cfg.batch_size, 32, progress=False,
                                max_tokens=cfg.batch_tokens, bf16=ran == "bf16")
         got = pd.read_csv(f"predictions/finetuned/{split}.csv")[["p_negative", "p_neutral", "p_positive"]]
         np.testing.assert_allclose(got.to_numpy(), want[:, [1, 2, 0]], atol=1e-6)

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from stages.common import DataParams
+from ja_sentiment.params import DataParams
 from stages.fetch import FetchError, fetch
 
 BODY = "pn17q00001\t0\t出張でお世話になりました。\t{\"0\": 3}\ttest\n".encode() * 200

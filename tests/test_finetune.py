@@ -13,9 +13,11 @@ import torch
 import yaml
 from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
 
+from ja_sentiment import training
+from ja_sentiment.checkpoints import CHECKPOINTS
+from ja_sentiment.params import TrainParams
+from ja_sentiment.tools.standins import build
 from stages import finetune
-from stages.common import TrainParams
-from stages.tiny_models import build
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ("negative", "neutral", "positive")
@@ -128,7 +130,7 @@ def test_trains_saves_a_pipeline_ready_model_and_logs_each_epoch(base_run):
     assert metrics["dev"]["macro_f1"] == provenance["dev_macro_f1"] and metrics["epochs_run"] == 2
     assert metrics["train_runtime_s"] > 0 and metrics["train_samples_per_second"] > 0
     assert not (base_run / "dvclive/params.yaml").exists()  # params live in params.yaml only
-    assert not (base_run / finetune.CHECKPOINTS).exists()
+    assert not (base_run / CHECKPOINTS).exists()
 
 
 def test_same_seed_same_predictions_and_resume_without_checkpoint_starts_fresh(base_run, tiny_bert,
@@ -139,7 +141,7 @@ def test_same_seed_same_predictions_and_resume_without_checkpoint_starts_fresh(b
 
 
 def test_soft_labels_train_on_vote_shares(base_run, tiny_bert, tmp_path):
-    data = finetune.to_dataset(split_frame("train"), AutoTokenizer.from_pretrained(tiny_bert), 32, soft=True)
+    data = training.to_dataset(split_frame("train"), AutoTokenizer.from_pretrained(tiny_bert), 32, soft=True)
     shares = np.array(data["labels"])
     assert shares.shape == (len(data), 3) and np.allclose(shares.sum(axis=1), 1.0)
     assert {tuple(np.round(r, 4)) for r in shares} >= {(0.0, 0.0, 1.0), (0.0, 0.3333, 0.6667)}
@@ -154,28 +156,28 @@ def test_loss_matches_torch_cross_entropy():
     gold = torch.tensor([0, 1, 2, 2, 1, 0])
     out = {"logits": logits}
     ce = torch.nn.functional.cross_entropy
-    assert torch.allclose(finetune.make_loss(3, None, 0.0)(out, gold), ce(logits, gold))
+    assert torch.allclose(training.make_loss(3, None, 0.0)(out, gold), ce(logits, gold))
     weights = torch.tensor([2.0, 1.0, 0.5])
     expected = ce(logits, gold, weight=weights, label_smoothing=0.1, reduction="sum") / 6
-    assert torch.allclose(finetune.make_loss(3, weights, 0.1)(out, gold), expected)
+    assert torch.allclose(training.make_loss(3, weights, 0.1)(out, gold), expected)
     # Over a 12-example accumulated batch: the Trainer counts 12 gold ids, or 36 vote shares.
     one_hot = torch.nn.functional.one_hot(gold, 3).float()
-    hard = finetune.make_loss(3, weights, 0.1)(out, gold, num_items_in_batch=torch.tensor(12))
+    hard = training.make_loss(3, weights, 0.1)(out, gold, num_items_in_batch=torch.tensor(12))
     assert torch.allclose(hard, expected / 2)
-    assert torch.allclose(finetune.make_loss(3, weights, 0.1)(out, one_hot, num_items_in_batch=36), hard)
+    assert torch.allclose(training.make_loss(3, weights, 0.1)(out, one_hot, num_items_in_batch=36), hard)
 
 
 def test_freeze_layers_freezes_embeddings_and_bottom_layers(tiny_bert):
     params = TrainParams(checkpoint=str(tiny_bert), revision="main")
-    model = finetune.load_model(params, NAMES)
+    model = training.load_model(params, NAMES)
     assert model.config.id2label == dict(enumerate(NAMES))
-    finetune.freeze(model, 1)
+    training.freeze(model, 1)
     frozen = {n for n, p in model.named_parameters() if not p.requires_grad}
     expected = {n for n, _ in model.named_parameters()
                 if n.startswith(("bert.embeddings.", "bert.encoder.layer.0."))}
     assert frozen == expected and expected
     with pytest.raises(SystemExit, match=r"train\.freeze_layers: 3 exceeds .* 2 encoder layers"):
-        finetune.freeze(model, 3)
+        training.freeze(model, 3)
 
 
 def test_knobs_together_keep_frozen_weights(tiny_bert, tmp_path):
@@ -195,8 +197,8 @@ def test_half_precision_without_gpu_fails_before_work(tiny_bert, tmp_path, monke
     monkeypatch.chdir(workdir(tmp_path, tiny_bert, precision=precision))
     with pytest.raises(SystemExit, match=rf"train\.precision: {precision} needs a CUDA GPU"):
         finetune.main()
-    assert not Path("dvclive").exists() and not finetune.CHECKPOINTS.exists()
-    assert finetune.mixed_precision("auto") == {"bf16": False, "fp16": False}
+    assert not Path("dvclive").exists() and not CHECKPOINTS.exists()
+    assert training.mixed_precision("auto") == {"bf16": False, "fp16": False}
 
 
 def test_patience_that_can_never_trigger_is_an_error(tiny_bert, tmp_path, monkeypatch):
@@ -210,10 +212,10 @@ def test_resume_continues_from_the_last_epoch_checkpoint(base_run, tiny_bert, tm
         raise KilledError(f"killed after epoch {state.epoch}")
 
     with monkeypatch.context() as m:  # a run killed right after its epoch-1 checkpoint was written
-        m.setattr(finetune.LiveCallback, "on_save", stop, raising=False)
+        m.setattr(training.LiveCallback, "on_save", stop, raising=False)
         with pytest.raises(KilledError):
             run(tmp_path, tiny_bert)
-    checkpoints = sorted(p.name for p in (tmp_path / finetune.CHECKPOINTS).glob("checkpoint-*"))
+    checkpoints = sorted(p.name for p in (tmp_path / CHECKPOINTS).glob("checkpoint-*"))
     steps_per_epoch = 6  # 42 train texts / 8
     assert checkpoints == [f"checkpoint-{steps_per_epoch}"]
     assert tsv(tmp_path, "train/loss")["step"].tolist() == [1]
@@ -222,19 +224,19 @@ def test_resume_continues_from_the_last_epoch_checkpoint(base_run, tiny_bert, tm
     with pytest.raises(SystemExit, match=r"train\.resume: .* \['learning_rate'\]"):
         run(tmp_path, tiny_bert, resume=True, learning_rate=1e-3)
 
-    started_at, begin = [], finetune.LiveCallback.on_train_begin
+    started_at, begin = [], training.LiveCallback.on_train_begin
 
     def record_start(self, args, state, control, **kwargs):
         started_at.append(state.global_step)
         begin(self, args, state, control, **kwargs)
 
-    monkeypatch.setattr(finetune.LiveCallback, "on_train_begin", record_start)
+    monkeypatch.setattr(training.LiveCallback, "on_train_begin", record_start)
     (tmp_path / "dvclive").rename(tmp_path / "dvclive.old")  # `dvc repro` deletes outs before a run
     run(tmp_path, tiny_bert, resume=True)
     assert started_at == [steps_per_epoch]
     resumed = tsv(tmp_path, "train/loss")
     assert resumed["step"].tolist() == [1, 2] and resumed.iloc[:1].equals(epoch1)
-    assert not (tmp_path / finetune.CHECKPOINTS).exists()
+    assert not (tmp_path / CHECKPOINTS).exists()
     # Resuming at an epoch boundary restores weights, optimiser, scheduler and RNG: same as uninterrupted.
     assert resumed.equals(tsv(base_run, "train/loss"))
     assert np.allclose(dev_logits(tmp_path / "models/finetuned"), dev_logits(base_run / "models/finetuned"))

@@ -18,12 +18,14 @@ import pytest
 import yaml
 from transformers import pipeline
 
-from stages import checkpoints
-from stages.common import TrainParams
-from stages.preprocess import read_rows
-from stages.tiny_models import build
+from ja_sentiment import checkpoints
+from ja_sentiment.corpus import read_rows
+from ja_sentiment.params import TrainParams
+from ja_sentiment.tools.standins import build
 from tests.conftest import SHARED_PN, copy_project
 from tests.test_finetune import NAMES, TEXTS, split_frame, tsv, workdir
+
+pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent

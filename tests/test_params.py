@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from stages.common import ParamsError, load_params
+from ja_sentiment.params import ParamsError, load_params
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -14,6 +14,8 @@ import yaml
 
 from tests.conftest import copy_project
 
+pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
+
 BIN = str(Path(sys.executable).parent)
 
 

@@ -1,4 +1,4 @@
-"""stages.predict on tiny local models: formats, order, errors, atomic output, flat memory."""
+"""ja_sentiment.tools.predict on tiny local models: formats, order, errors, atomic output, flat memory."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages.predict import main
+from ja_sentiment.tools.predict import main
 from tests.conftest import ROOT
 
 TEXTS = ["この映画はとても面白かった。", "最悪の体験でした。", "普通です。",
@@ -29,7 +29,7 @@ def models(tmp_path_factory) -> dict[str, Path]:
     import torch
     from transformers import AutoConfig, AutoTokenizer, BertForSequenceClassification
 
-    from stages.tiny_models import build
+    from ja_sentiment.tools.standins import build
 
     out = tmp_path_factory.mktemp("tiny")
     two = build(TEXTS * 4, out, vocab_size=300)["sentiment"]
@@ -82,7 +82,8 @@ def test_txt_file_and_stdin(models, tmp_path, capsys, monkeypatch):
 
 
 def test_order_and_scores_survive_chunking_and_sorting(models, tmp_path, capsys):
-    from stages.common import classify, load_text_classifier
+    from ja_sentiment.inference import classify
+    from ja_sentiment.models import load_text_classifier
 
     path = tmp_path / "in.txt"
     path.write_text("\n".join(MIXED * 3) + "\n", encoding="utf-8")
@@ -99,7 +100,7 @@ def test_order_and_scores_survive_chunking_and_sorting(models, tmp_path, capsys)
 
 def test_default_precision_is_auto(models, tmp_path, capsys):
     """No --precision: bf16 where this machine computes it natively, else fp32 (close to fp32 either way)."""
-    from stages.common import inference_precision
+    from ja_sentiment.inference import inference_precision
 
     path = tmp_path / "in.txt"
     path.write_text("\n".join(MIXED) + "\n", encoding="utf-8")
@@ -186,6 +187,7 @@ WRAPPER = ("import resource, subprocess, sys; rc = subprocess.call(sys.argv[1:])
            "print(resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss); sys.exit(rc)")
 
 
+@pytest.mark.slow  # predicts a large generated file in two subprocesses
 def test_memory_stays_flat(models, tmp_path):
     """100k lines peak no higher than 10k lines: the input is streamed, not read whole."""
     rng = np.random.default_rng(0)
@@ -197,7 +199,7 @@ def test_memory_stays_flat(models, tmp_path):
         with open(path, "w", encoding="utf-8") as f:
             for _ in range(n):
                 f.write("".join(rng.choice(words, rng.integers(1, 10))) + "\n")
-        cmd = [sys.executable, "-m", "stages.predict", "--model", str(models["two"]), str(path),
+        cmd = [sys.executable, "-m", "ja_sentiment.tools.predict", "--model", str(models["two"]), str(path),
                "--chunk-size", "1000", "--output", str(tmp_path / f"out{n}.jsonl")]
         procs[n] = subprocess.Popen([sys.executable, "-c", WRAPPER, *cmd], cwd=ROOT, env=env,
                                     stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

@@ -9,8 +9,9 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ja_sentiment.corpus import BadInput
+from ja_sentiment.data import read_split
 from stages import preprocess
-from stages.common import read_split
 
 ROOT = Path(__file__).resolve().parent.parent
 ROWS = [
@@ -22,7 +23,9 @@ ROWS = [
     ("a6", "-1", "接客が最悪でした。", '{"-1": 3}', "dev"),
     ("a7", "1", "景色が最高でした。", '{"1": 3}', "test"),
     ("a8", "0", "部屋が狭かった。", '{"0": 2, "-1": 1}', "test"),
-]
+    ("b1", "1", "とても快適でした。", '{"1": 3}', "dev"),
+    ("b2", "-1", "二度と泊まりません。", '{"-1": 3}', "test"),
+]  # every split holds every class
 OUTPUTS = ["data/processed", "metrics/data.json", "plots/data"]
 
 
@@ -51,7 +54,7 @@ def test_clean_file(workdir):
     assert list(train["label_name"]) == ["positive", "neutral", "negative", "positive"]
     assert list(train["agreement"]) == [1.0, 0.6667, 1.0, 0.6667]
     dev = read_split("dev")
-    assert dev["agreement"].tolist() == [0.3333, 1.0]
+    assert dev["agreement"].tolist() == [0.3333, 1.0, 1.0]
     summary = json.loads(Path("metrics/data.json").read_text())
     assert summary["train"] == {"rows": 4, "negative": 1, "neutral": 1, "positive": 2,
                                 "mean_length": pytest.approx(10.0), "unanimous": 2}
@@ -88,20 +91,25 @@ BAD = {
 }
 
 
+def rejected(workdir: Path, content: bytes) -> str:
+    """preprocess's message for `content`, after checking that it failed and wrote nothing."""
+    with pytest.raises(BadInput) as err:
+        run(workdir, content)
+    for out in OUTPUTS:
+        assert not Path(out).exists(), out
+    return str(err.value)
+
+
 @pytest.mark.parametrize("case", sorted(BAD))
 def test_bad_rows_fail_with_line_number_and_no_outputs(workdir, case):
     content, line, message = BAD[case]
-    with pytest.raises(preprocess.BadInput) as err:
-        run(workdir, content)
-    text = str(err.value)
+    text = rejected(workdir, content)
     assert f"pn.tsv:{line}:" in text, text
     assert message in text, text
-    for out in OUTPUTS:
-        assert not Path(out).exists(), out
 
 
 def test_empty_file(workdir):
-    with pytest.raises(preprocess.BadInput, match="holds no rows"):
+    with pytest.raises(BadInput, match="holds no rows"):
         run(workdir, b"")
     assert not Path("data/processed").exists()
 
@@ -110,7 +118,7 @@ def test_every_bad_line_is_listed(workdir):
     rows = [list(r) for r in ROWS]
     rows[1][1] = "x"
     rows[5][4] = "valid"
-    with pytest.raises(preprocess.BadInput) as err:
+    with pytest.raises(BadInput) as err:
         run(workdir, tsv(rows))
     assert "2 bad row(s)" in str(err.value)
     assert "pn.tsv:2:" in str(err.value) and "pn.tsv:6:" in str(err.value)
@@ -131,11 +139,15 @@ def test_harmless_variants_give_the_same_result(workdir, variant):
     assert Path("metrics/data.json").read_text() == clean_summary
 
 
+def use_stratified_split() -> None:
+    params = Path("params.yaml")
+    params.write_text(params.read_text().replace("split: corpus", "split: stratified"))
+
+
 def test_stratified_resplit_is_seeded_and_stratified(workdir):
     rows = [(f"s{i}", lab, f"文{i}です。", json.dumps({lab: 3}), "train")
             for i, lab in enumerate(["1", "0", "-1"] * 20)]
-    text = Path("params.yaml").read_text().replace("split: corpus", "split: stratified")
-    Path("params.yaml").write_text(text)
+    use_stratified_split()
     run(workdir, tsv(rows))
     first = {s: read_split(s) for s in ("train", "dev", "test")}
     assert [len(first[s]) for s in ("train", "dev", "test")] == [42, 12, 6]
@@ -144,3 +156,40 @@ def test_stratified_resplit_is_seeded_and_stratified(workdir):
     run(workdir, tsv(rows))
     for split, frame in first.items():
         pd.testing.assert_frame_equal(read_split(split), frame)
+
+
+def with_usage(changes: dict[str, str], rows=ROWS) -> bytes:
+    """ROWS with the split (usage) of some ids changed."""
+    return tsv([(*r[:4], changes.get(r[0], r[4])) for r in rows])
+
+
+# Files whose every row is valid but which cannot give the study meaningful numbers.
+UNUSABLE = {
+    "a split with no rows": (with_usage({"a5": "train", "a6": "train", "b1": "train"}),
+                             "dev has no rows", "dev: negative 0, neutral 0, positive 0"),
+    "a class missing from test": (with_usage({"b2": "dev"}), "test has no negative rows",
+                                  "test: negative 0, neutral 1, positive 1"),
+    "two classes missing from train": (with_usage({"a1": "dev", "a2": "dev", "a4": "dev"}),
+                                       "train has no neutral and no positive rows",
+                                       "train: negative 1, neutral 0, positive 0"),
+    "one class only": (tsv([(f"c{i}", "1", f"良い{i}。", '{"1": 3}', s)
+                            for i, s in enumerate(["train", "dev", "test"] * 2)]),
+                       "train has no negative and no neutral rows; dev has no negative and no neutral rows",
+                       "test: negative 0, neutral 0, positive 2"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(UNUSABLE))
+def test_unusable_files_fail_naming_split_and_counts_with_no_outputs(workdir, case):
+    content, problem, counts = UNUSABLE[case]
+    text = rejected(workdir, content)
+    assert "cannot give meaningful numbers" in text and problem in text and counts in text, text
+    assert "Nothing was written" in text
+
+
+def test_stratified_split_of_a_too_small_class_fails_cleanly(workdir):
+    rows = [(f"s{i}", lab, f"文{i}です。", json.dumps({lab: 3}), "train")
+            for i, lab in enumerate(["1", "0"] * 20 + ["-1"])]  # one negative row: no split can share it
+    use_stratified_split()
+    text = rejected(workdir, tsv(rows))
+    assert "no stratified split" in text and "negative 1, neutral 20, positive 20" in text, text

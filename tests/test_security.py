@@ -7,13 +7,15 @@ from pathlib import Path
 
 import pytest
 
-from stages import common, tiny_models
+from ja_sentiment.models import load_text_classifier
+from ja_sentiment.params import load_params
+from ja_sentiment.tools import standins
 
 TEXTS = ["駅から近くて便利でした。", "部屋が狭かった。", "朝食は普通でした。"] * 5
 
 
 def test_model_with_custom_code_is_refused(tmp_path):
-    model_dir = tiny_models.build(TEXTS, tmp_path / "tiny", vocab_size=200)["sentiment"]
+    model_dir = standins.build(TEXTS, tmp_path / "tiny", vocab_size=200)["sentiment"]
     marker = tmp_path / "executed"
     # A model repo that asks for its own Python code: loading it must not import that code.
     (model_dir / "evil.py").write_text(
@@ -23,7 +25,7 @@ def test_model_with_custom_code_is_refused(tmp_path):
     config["auto_map"] = {"AutoModelForSequenceClassification": "evil.EvilModel"}
     (model_dir / "config.json").write_text(json.dumps(config))
     try:
-        common.load_text_classifier(str(model_dir), "main", 32)
+        load_text_classifier(str(model_dir), "main", 32)
     except Exception:  # refusing is fine: what matters is that the code never ran
         pass
     assert not marker.exists()
@@ -38,7 +40,7 @@ def test_no_source_enables_remote_code():
 
 
 def test_trackers_off_by_default():
-    params = common.load_params(Path(__file__).resolve().parent.parent / "params.yaml")
+    params = load_params(Path(__file__).resolve().parent.parent / "params.yaml")
     assert params.train.report_to == "none"
 
 
@@ -47,4 +49,4 @@ def test_params_yaml_tags_are_not_executed(tmp_path, payload):
     path = tmp_path / "params.yaml"
     path.write_text(f"data: {payload}\n")
     with pytest.raises(Exception, match="could not determine a constructor"):
-        common.load_params(path)
+        load_params(path)

@@ -9,7 +9,7 @@ models, so every stage runs its real code on them:
   Level 1 model (its predictions are as good as chance: it is untrained);
 - `<out>/bert`: an encoder without a task head, the stand-in for the Level 2 checkpoint.
 
-    python -m stages.tiny_models --data ../shared/data/jrte/pn.tsv --out build/tiny
+    python -m ja_sentiment.tools.standins --data ../shared/data/jrte/pn.tsv --out build/tiny
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import tempfile
 from collections.abc import Iterable
 from pathlib import Path
 
-from stages.preprocess import read_rows
+from ja_sentiment.corpus import read_rows
 
 SPECIAL = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 MECAB = {"mecab_dic": "unidic_lite"}

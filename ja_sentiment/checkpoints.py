@@ -15,7 +15,8 @@ from pathlib import Path
 
 from accelerate import PartialState
 
-from stages.common import ParamsError, TrainParams, write_json
+from ja_sentiment.data import write_json
+from ja_sentiment.params import ParamsError, TrainParams
 
 CHECKPOINTS = Path("build/finetune_checkpoints")
 RUN_PARAMS = "run_params.json"  # the params the checkpoints were made with

@@ -1,8 +1,8 @@
 """Sentiment of new text with a saved classifier. A command-line tool, not a pipeline stage.
 
-    python -m stages.predict reviews.txt > predictions.jsonl
-    python -m stages.predict --model build/tiny/sentiment reviews.csv --column body --output out.jsonl
-    echo 'この映画は最高だった' | python -m stages.predict
+    sentiment-predict reviews.txt > predictions.jsonl      (= python -m ja_sentiment.tools.predict)
+    sentiment-predict --model build/tiny/sentiment reviews.csv --column body --output out.jsonl
+    echo 'この映画は最高だった' | sentiment-predict
 
 Input, from a file or stdin (`-`, the default): txt (one text a line), csv/tsv with a header (the
 `--column` column), or jsonl (the `--column` key of each object). `--format auto` goes by the file's
@@ -32,10 +32,22 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TextIO
 
-from stages.common import chunks, classify, inference_precision, load_text_classifier
+from ja_sentiment.inference import classify, inference_precision
+from ja_sentiment.models import load_text_classifier
 
 FORMATS = {".txt": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 EMPTY = "empty text"
+
+
+def chunks(items: Iterable, size: int) -> Iterator[list]:
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
 
 
 class PredictError(Exception):
@@ -202,7 +214,7 @@ def run(args: argparse.Namespace) -> None:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m stages.predict", description=__doc__.split("\n\n")[0],
+    parser = argparse.ArgumentParser(prog="sentiment-predict", description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("input", nargs="?", default="-", help="input file, or - for stdin")
     parser.add_argument("--model", default="models/finetuned", help="saved model directory (or hub id)")

@@ -1,6 +1,6 @@
 """Not a pipeline stage: the pull-request report of the workspace against a base revision.
 
-    python -m stages.pr_report --base main --out build/report     (or: make report BASE=main)
+    python -m ja_sentiment.tools.pr_report --base main --out build/report     (or: make report BASE=main)
 
 Writes `<out>/report.md`: params diff, metrics diff (both from DVC, as markdown), and every image
 plot (confusion matrices, learning curves, data plots) of the base and the workspace side by side,

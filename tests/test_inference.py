@@ -7,7 +7,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from stages import common, tiny_models
+from ja_sentiment.hardware import native_bf16
+from ja_sentiment.inference import classify, inference_precision, token_batches
+from ja_sentiment.models import load_text_classifier
+from ja_sentiment.tools import standins
 
 TEXTS = ["駅から近くて便利でした。", "部屋が狭かった。", "朝食は普通でした。", "最悪",
          "スタッフの対応がとても丁寧で、また利用したいと思えるホテルでした。"] * 6
@@ -16,7 +19,7 @@ TEXTS = ["駅から近くて便利でした。", "部屋が狭かった。", "�
 @pytest.mark.parametrize("batch_size, max_tokens", [(4, 10**6), (128, 64), (128, 7), (1, 1)])
 def test_token_batches_cover_each_text_once_within_budget(batch_size, max_tokens):
     lengths = [3, 50, 7, 7, 12, 1, 30, 30, 2, 9] * 3
-    batches = common.token_batches(lengths, batch_size, max_tokens)
+    batches = token_batches(lengths, batch_size, max_tokens)
     flat = np.concatenate(batches)
     assert sorted(flat.tolist()) == list(range(len(lengths)))
     for b in batches:
@@ -32,20 +35,20 @@ def pipe(tmp_path_factory):
     import torch
 
     torch.manual_seed(1)
-    path = tiny_models.build(TEXTS, tmp_path_factory.mktemp("tiny"), vocab_size=200)["sentiment"]
-    return common.load_text_classifier(str(path), "main", 64)
+    path = standins.build(TEXTS, tmp_path_factory.mktemp("tiny"), vocab_size=200)["sentiment"]
+    return load_text_classifier(str(path), "main", 64)
 
 
 def test_classify_returns_input_order(pipe):
-    batched = common.classify(pipe, TEXTS, batch_size=4, max_length=64, max_tokens=40, progress=False)
-    one_by_one = np.vstack([common.classify(pipe, [t], 1, 64, progress=False) for t in TEXTS])
+    batched = classify(pipe, TEXTS, batch_size=4, max_length=64, max_tokens=40, progress=False)
+    one_by_one = np.vstack([classify(pipe, [t], 1, 64, progress=False) for t in TEXTS])
     np.testing.assert_allclose(batched, one_by_one, atol=1e-5)
     np.testing.assert_allclose(batched.sum(axis=1), 1.0, atol=1e-6)
 
 
 def test_bf16_autocast_is_close_to_fp32(pipe):
-    fp32 = common.classify(pipe, TEXTS, 8, 64, progress=False)
-    bf16 = common.classify(pipe, TEXTS, 8, 64, progress=False, bf16=True)
+    fp32 = classify(pipe, TEXTS, 8, 64, progress=False)
+    bf16 = classify(pipe, TEXTS, 8, 64, progress=False, bf16=True)
     assert not np.array_equal(fp32, bf16)  # it really ran in another precision
     np.testing.assert_allclose(bf16, fp32, atol=0.02)
 
@@ -60,7 +63,7 @@ def cpu_flags() -> set[str]:
 @pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="needs Linux /proc/cpuinfo")
 def test_auto_precision_follows_the_cpus_bf16_instructions():
     native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
-    assert common.native_bf16("cpu") is native
-    assert common.inference_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    assert native_bf16("cpu") is native
+    assert inference_precision("auto", "cpu") == ("bf16" if native else "fp32")
     for explicit in ("fp32", "bf16"):
-        assert common.inference_precision(explicit, "cpu") == explicit
+        assert inference_precision(explicit, "cpu") == explicit

@@ -1,0 +1,144 @@
+"""Training benchmark: optimiser steps of the project's finetune path against the notebook recipe."""
+
+from __future__ import annotations
+
+import dataclasses
+import gc
+import time
+from pathlib import Path
+
+import numpy as np
+
+from bench.inference import fixed_batches
+from bench.model import LABELS, MODEL_DIR
+from bench.recipes import NOTEBOOK_BATCH
+from bench.timing import log, share, threads
+from ja_sentiment.data import read_split
+from ja_sentiment.params import TrainParams
+
+TRAINER_DIR = Path("build/bench_trainer")
+
+
+def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict:
+    import torch
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForSequenceClassification,
+        AutoTokenizer,
+        DataCollatorWithPadding,
+        Trainer,
+        TrainerCallback,
+        TrainingArguments,
+        set_seed,
+    )
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    from ja_sentiment.training import load_model, make_loss, mixed_precision, to_dataset, training_args
+
+    # The schema's defaults are params.yaml's committed values; params.yaml itself is not read, as a
+    # `dvc exp run -S ...` in the same workspace may have rewritten it for the time being.
+    train = TrainParams(checkpoint=str(MODEL_DIR), revision="main")
+    frame = read_split("train")
+
+    class Recorder:
+        """The collator, noting the padded shape of every batch it makes."""
+
+        def __init__(self, inner) -> None:
+            self.inner, self.shapes = inner, []
+
+        def __call__(self, features):
+            batch = self.inner(features)
+            self.shapes.append(tuple(batch["input_ids"].shape))
+            return batch
+
+    class StepClock(TrainerCallback):
+        def __init__(self) -> None:
+            self.ends: list[tuple[float, float]] = []
+
+        def on_step_end(self, args, state, control, **kwargs) -> None:
+            self.ends.append((time.perf_counter(), time.process_time()))
+
+    def project_setup():
+        # stages.finetune's own loading, dataset, settings and loss.
+        set_seed(train.seed)
+        tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
+                                                  trust_remote_code=False, model_max_length=train.max_length)
+        model = load_model(train, LABELS)
+        dataset = to_dataset(frame, tokenizer, train.max_length, train.soft_labels)
+        args = training_args(train, mixed_precision(train.precision))
+        return model, tokenizer, dataset, args, {"compute_loss_func": make_loss(len(LABELS), None,
+                                                                                train.label_smoothing)}
+
+    def notebook_setup():
+        # The whole train set padded to its longest text, batch 16, the Trainer's random sampling.
+        set_seed(train.seed)
+        tokenizer = AutoTokenizer.from_pretrained(str(MODEL_DIR))
+        model = AutoModelForSequenceClassification.from_pretrained(str(MODEL_DIR), num_labels=len(LABELS))
+        encoded = tokenizer(frame["text"].tolist(), padding=True, truncation=True)
+        dataset = Dataset.from_dict({**encoded, "labels": frame["label"].astype(int).tolist()})
+        args = TrainingArguments(output_dir=str(TRAINER_DIR), per_device_train_batch_size=NOTEBOOK_BATCH,
+                                 learning_rate=train.learning_rate, weight_decay=train.weight_decay,
+                                 seed=train.seed)
+        return model, tokenizer, dataset, args, {}
+
+    def run(name: str, setup, steps: int) -> dict:
+        model, tokenizer, dataset, args, extra = setup()
+        # One warm-up step (first-call kernel setup, optimiser state allocation), then `steps` timed;
+        # no evaluation, checkpoints or logging in between.
+        args = dataclasses.replace(args, output_dir=str(TRAINER_DIR / name), max_steps=steps + 1,
+                                   eval_strategy="no", save_strategy="no", logging_strategy="no",
+                                   load_best_model_at_end=False, report_to="none", disable_tqdm=True,
+                                   dataloader_pin_memory=False)
+        collator, clock = Recorder(DataCollatorWithPadding(tokenizer)), StepClock()
+        trainer = Trainer(model=model, args=args, processing_class=tokenizer, data_collator=collator,
+                          train_dataset=dataset, callbacks=[clock], **extra)
+        trainer.train()
+        ends = np.array(clock.ends)
+        return {"batch_size": args.per_device_train_batch_size, "sampling": str(args.train_sampling_strategy),
+                "step_walls": np.diff(ends[:, 0]), "step_cpus": np.diff(ends[:, 1]),
+                "positions": [b * s for b, s in collator.shapes[1:steps + 1]],
+                "lengths": [len(x) for x in dataset["input_ids"]]}
+
+    setups = {"project": (project_setup, project_steps), "notebook_padded": (notebook_setup, notebook_steps)}
+    runs: dict[str, list[dict]] = {k: [] for k in setups}
+    for r in range(rounds):
+        for name, (setup, steps) in setups.items():
+            log(f"training round {r + 1}/{rounds} {name}: 1 warm-up + {steps} timed steps")
+            res = run(name, setup, steps)
+            runs[name].append(res)
+            wall, cpu = float(res["step_walls"].sum()), float(res["step_cpus"].sum())
+            log(f"training round {r + 1}/{rounds} {name}: {steps * res['batch_size'] / wall:.2f} samples/s "
+                f"({wall:.1f}s, CPU share {share(cpu, wall)})")
+            gc.collect()
+
+    out: dict = {"torch_threads": threads(), "precision": "fp32", "rounds": rounds,
+                 "learning_rate": train.learning_rate}
+    for name, (_, steps) in setups.items():
+        first = runs[name][0]
+        samples = steps * first["batch_size"]
+        walls = np.array([x["step_walls"] for x in runs[name]])
+        cpus = np.array([x["step_cpus"] for x in runs[name]])
+        best = walls.min(axis=0)  # the same batches every round (seeded): each step's best round
+        out[name] = {
+            "steps_timed": steps, "batch_size": first["batch_size"], "sampling": first["sampling"],
+            "samples": samples, "per_s": round(samples / float(best.sum()), 2),
+            "per_s_median": round(samples / float(np.median(walls.sum(axis=1))), 2),
+            "wall_s": round(float(best.sum()), 3),
+            "rounds_wall_s": [round(float(w), 3) for w in walls.sum(axis=1)],
+            "rounds_cpu_share": [share(float(c), float(w))
+                                 for c, w in zip(cpus.sum(axis=1), walls.sum(axis=1), strict=True)],
+            "same_batches_every_round": all(x["positions"] == first["positions"] for x in runs[name]),
+            "padded_positions_per_sample": round(sum(first["positions"]) / samples, 2),
+            "best_step_s": [round(float(s), 3) for s in best], "step_positions": first["positions"]}
+        log(f"training {name}: {out[name]['per_s']:.2f} samples/s (best of {rounds} rounds per step)")
+    # How typical the project's timed window is: padded positions per sample over a whole epoch of
+    # group_by_length batches (a seeded order of its own: the Trainer draws its order from the global
+    # RNG). Each megabatch is sorted longest first and the longest text's batch comes first, so the
+    # first steps of an epoch are its costliest.
+    lengths, bs = runs["project"][0]["lengths"], out["project"]["batch_size"]
+    order = np.array(list(LengthGroupedSampler(bs, lengths=lengths,
+                                               generator=torch.Generator().manual_seed(train.seed))))
+    epoch = np.array([len(b) * max(lengths[j] for j in b) for b in fixed_batches(order, bs)])
+    out["project"]["epoch"] = {"steps": len(epoch),
+                               "padded_positions_per_sample": round(float(epoch.sum()) / len(order), 2)}
+    return out
