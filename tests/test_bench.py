@@ -14,9 +14,7 @@ import pytest
 
 from ja_sentiment.inference import inference_precision
 from ja_sentiment.params import EvaluateParams
-from tests.conftest import ROOT, SHARED_PN
-
-pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
+from tests.conftest import ROOT, SHARED_PN, copy_project
 
 
 @pytest.fixture(scope="module")
@@ -36,10 +34,12 @@ def results(tmp_path_factory) -> tuple[dict, str]:
                            "--notebook-steps", "2", "--vocab-size", "2000", "--out", "out",
                            "--shared-pn", str(SHARED_PN)], cwd=work, env=env, capture_output=True, text=True)
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    assert proc.stdout.count("wrote ") == 1, proc.stdout  # one bench run, one results file
     return (json.loads((work / "out" / "results.json").read_text(encoding="utf-8")),
             (work / "out" / "results.md").read_text(encoding="utf-8"))
 
 
+@pytest.mark.slow  # the whole bench on a 1-layer model, make smoke included (about 4 min)
 def test_ratios_are_the_measured_throughputs(results):
     res, table = results
     inf, tr = res["inference"], res["training"]
@@ -58,6 +58,7 @@ def test_ratios_are_the_measured_throughputs(results):
     assert inf["padding_bound_by_split"]["test"] == round(pos["notebook_padded"] / pos["exact"], 2)
 
 
+@pytest.mark.slow  # the whole bench on a 1-layer model, make smoke included (about 4 min)
 def test_project_path_runs_at_evaluates_default_precision(results):
 
 
@@ -71,6 +72,7 @@ def test_project_path_runs_at_evaluates_default_precision(results):
         assert inf[name]["vs_reference"]["max_abs_prob_diff"] < 1e-4
 
 
+@pytest.mark.slow  # the whole bench on a 1-layer model, make smoke included (about 4 min)
 def test_end_to_end_part_runs_make_smoke_then_nothing(results):
     res, table = results
     e2e = res["end_to_end"]
@@ -79,3 +81,15 @@ def test_end_to_end_part_runs_make_smoke_then_nothing(results):
     agree = e2e["trained_model_precision"]
     assert agree["texts"] == 553 and 0.9 <= agree["argmax_agreement"] <= 1.0
     assert f"| no-op `dvc repro` right after (0 stages run) | {e2e['noop_repro_s']:.2f} s |" in table
+
+
+def test_fresh_clone_stops_with_one_line_saying_what_to_run(tmp_path):
+    repo = copy_project(tmp_path / "clone")  # no data/processed yet
+    proc = subprocess.run([sys.executable, "-m", "bench"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 1
+    assert proc.stderr.strip().splitlines() == [
+        "bench: data/processed/train.tsv, data/processed/dev.tsv, data/processed/test.tsv missing; run "
+        "`make smoke` (offline, about a minute) or `dvc repro preprocess` first"], proc.stderr
+    # Nothing built, the committed results untouched.
+    assert not (repo / "build").exists()
+    assert (repo / "bench/results.json").read_bytes() == (ROOT / "bench/results.json").read_bytes()
