@@ -20,7 +20,7 @@ SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S baseline.model=$(TINY)/sen
   -S train.checkpoint=$(TINY)/bert -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: help setup repro test test-fast smoke exps report bench lint clean-venv
+.PHONY: help setup repro test test-fast smoke exps seeds report bench lint clean-venv
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -58,6 +58,13 @@ EXP_METRICS := (finetuned|baseline_band|tfidf)\.test\.(accuracy|macro_f1)$$|best
 EXP_COLUMNS := Experiment|Created|train\.($(EXP_PARAMS))$$|$(EXP_METRICS)
 exps: setup  ## dvc exp show: key params and test metrics only
 	dvc exp show --drop '.*' --keep '$(EXP_COLUMNS)'
+
+# Level 4 over seeds: SET is one or more overrides compared with params.yaml, e.g.
+# `make seeds SEEDS="1 2 3" SET="train.epochs=2"` (results in build/seeds/).
+SEEDS ?= 1 2 3
+SET ?=
+seeds: setup  ## Level 4: params.yaml (and SET) over SEEDS as queued experiments; mean, sd, verdict
+	python -m ja_sentiment.tools.seeds --seeds $(SEEDS) $(foreach s,$(SET),--set $(s))
 
 BASE ?= main
 report: setup  ## build/report/report.md: params, metrics and plots of the workspace against BASE

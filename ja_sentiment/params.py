@@ -100,6 +100,11 @@ class EvaluateParams(Section):
     batch_tokens: Positive = 1024  # padded positions per batch at most
     # auto: bf16 autocast where the hardware computes bf16 natively (hardware.native_bf16), else fp32
     precision: Literal["auto", "fp32", "bf16"] = "auto"
+    # 95% intervals: percentile bootstrap over the rows, this many resamples, this seed.
+    bootstrap_resamples: Annotated[int, Field(ge=100, le=100_000)] = 1000
+    bootstrap_seed: int = 0
+    # Fit a temperature on dev and apply it to the fine-tuned model's probabilities (labels unchanged).
+    temperature_scaling: bool = False
 
 
 class ErrorAnalysisParams(Section):

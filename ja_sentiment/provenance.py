@@ -3,6 +3,7 @@ models/finetuned/provenance.json; evaluate and every metrics file name the model
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 
@@ -11,6 +12,15 @@ from ja_sentiment.data import FINETUNED_DIR
 ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MAX_LENGTH = 128
 PROVENANCE = "provenance.json"
+WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+
+
+def calibration_file(model_dir: Path) -> Path:
+    """Where evaluate stores a model's fitted temperature: beside the model directory, named after it."""
+    return model_dir.with_name(model_dir.name + "_calibration.json")
+
+
+CALIBRATION_FILE = calibration_file(FINETUNED_DIR)
 
 
 class ProvenanceError(SystemExit):
@@ -50,3 +60,28 @@ def max_length_of(prov: dict) -> int:
         if isinstance(source, dict) and isinstance(source.get("max_length"), int):
             return source["max_length"]
     return DEFAULT_MAX_LENGTH
+
+
+def weights_sha256(model_dir: Path) -> str:
+    """sha256 of the model's weight file(s): ties a calibration record to the exact weights."""
+    digest = hashlib.sha256()
+    found = [model_dir / name for name in WEIGHT_FILES if (model_dir / name).is_file()]
+    if not found:
+        raise ProvenanceError(f"{model_dir}: no weight file ({', '.join(WEIGHT_FILES)})")
+    for path in found:
+        with open(path, "rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+    return digest.hexdigest()
+
+
+def read_temperature(model_dir: Path) -> tuple[float, str]:
+    """The temperature stored for `model_dir` by evaluate, and where it came from; (1.0, why) when there
+    is none or it was fitted on other weights (a retrained model the evaluate stage has not seen)."""
+    path = calibration_file(model_dir)
+    if not path.is_file():
+        return 1.0, f"no {path}"
+    record = json.loads(path.read_text(encoding="utf-8"))
+    if record.get("weights_sha256") != weights_sha256(model_dir):
+        return 1.0, f"{path} was fitted on other weights than {model_dir}'s; run `dvc repro evaluate`"
+    return float(record["temperature"]), str(path)

@@ -1,8 +1,14 @@
-"""Stage `evaluate`: the fine-tuned model's predictions, then the same metrics for every model.
+"""Stage `evaluate`: the fine-tuned model's predictions, then the same metrics for every model, each
+with the interval that says how far to trust it.
 
-Outputs: predictions/finetuned/{split}.csv + meta.json; per model and split a classification
-report (reports/classification/<model>_<split>.txt/.json), a confusion matrix (DVC data
-plots/confusion/<model>_<split>.csv with columns actual,predicted, and a PNG); metrics/evaluate.json.
+Outputs: predictions/finetuned/{split}.csv + meta.json, and models/finetuned_calibration.json (the
+temperature the predict CLI applies: 1 unless `evaluate.temperature_scaling`); per model and split a
+classification report with 95% bootstrap intervals (reports/classification/<model>_<split>.txt/.json)
+and a confusion matrix (DVC data plots/confusion/<model>_<split>.csv with columns actual,predicted,
+and a PNG); per model on test a reliability diagram (plots/calibration/<model>_test.csv/.png) and its
+per-row predictions (reports/test_predictions/<model>.csv, git-tracked for paired comparisons in pull
+requests); metrics/evaluate.json: point values, intervals, ECE, and the fine-tuned model compared with
+every other model on the same test rows (paired-bootstrap intervals, exact McNemar p, verdicts).
 """
 
 from __future__ import annotations
@@ -17,16 +23,19 @@ import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 from sklearn.metrics import ConfusionMatrixDisplay, accuracy_score, classification_report
 
+from ja_sentiment.calibration import apply_temperature, fit_temperature, reliability
 from ja_sentiment.data import FINETUNED_DIR as MODEL_DIR
 from ja_sentiment.data import PREDICTIONS_DIR, SPLITS, read_split, split_path, write_json
 from ja_sentiment.inference import classify, inference_precision
 from ja_sentiment.models import load_text_classifier
 from ja_sentiment.params import EvaluateParams, load_params
-from ja_sentiment.predictions import predictions_path, read_predictions, write_predictions
-from ja_sentiment.provenance import max_length_of, read_provenance
+from ja_sentiment.predictions import predictions_path, prob_columns, read_predictions, write_predictions
+from ja_sentiment.provenance import CALIBRATION_FILE, max_length_of, read_provenance, weights_sha256
+from ja_sentiment.stats import CONFIDENCE, paired_comparison, score_intervals
 
 FINETUNED = "finetuned"
 # Splits each model is scored on: the ready-made baselines never train, so train says nothing new
@@ -37,6 +46,8 @@ MODEL_SPLITS: dict[str, tuple[str, ...]] = {
 METRICS_FILE = Path("metrics/evaluate.json")
 REPORTS_DIR = Path("reports/classification")
 CONFUSION_DIR = Path("plots/confusion")
+CALIBRATION_DIR = Path("plots/calibration")
+TEST_ROWS_DIR = Path("reports/test_predictions")  # small, git-tracked: what `make report` pairs
 
 
 class EvaluateError(SystemExit):
@@ -51,6 +62,19 @@ def label_order(id2label: dict[int, str], names: Sequence[str]) -> list[int]:
     return [model_names.index(n) for n in names]
 
 
+def temperature_scale(frames: dict[str, pd.DataFrame], probs: dict[str, np.ndarray]
+                      ) -> tuple[float, dict, dict[str, np.ndarray]]:
+    """The temperature fitted on dev, each split's ECE before scaling, and the scaled probabilities."""
+    if "dev" not in probs:
+        raise EvaluateError(f"evaluate.temperature_scaling: fitted on dev, but {split_path('dev')} is absent")
+    gold = {split: frame["label"].to_numpy() for split, frame in frames.items()}
+    # Rounded as stored, so that the predict CLI applies exactly the same temperature.
+    temperature = round(fit_temperature(probs["dev"], gold["dev"]), 6)
+    before = {f"ece_{split}_before_scaling": round(reliability(p, gold[split])[0], 4)
+              for split, p in probs.items()}
+    return temperature, before, {split: apply_temperature(p, temperature) for split, p in probs.items()}
+
+
 def predict_finetuned(names: Sequence[str], cfg: EvaluateParams) -> None:
     prov = read_provenance()
     max_length = max_length_of(prov)
@@ -60,20 +84,30 @@ def predict_finetuned(names: Sequence[str], cfg: EvaluateParams) -> None:
     pipe = load_text_classifier(str(MODEL_DIR), revision="main", max_length=max_length)
     columns = label_order(pipe.model.config.id2label, names)
     precision = inference_precision(cfg.precision, pipe.model.device.type)
+    frames, probs = {}, {}
     for split in SPLITS:
         if not split_path(split).is_file():
             print(f"evaluate: {split_path(split)} absent, {split} skipped", file=sys.stderr)
             continue
-        frame = read_split(split)
-        probs = classify(pipe, frame["text"].tolist(), cfg.batch_size, max_length,
+        frames[split] = read_split(split)
+        probs[split] = classify(pipe, frames[split]["text"].tolist(), cfg.batch_size, max_length,
                                 max_tokens=cfg.batch_tokens, bf16=precision == "bf16",
                                 desc=f"finetuned {split}")[:, columns]
-        write_predictions(out_dir / f"{split}.csv", frame, probs, probs.argmax(axis=1), names)
+    temperature, before = 1.0, {}
+    if cfg.temperature_scaling:
+        temperature, before, probs = temperature_scale(frames, probs)
+    for split, frame in frames.items():
+        write_predictions(out_dir / f"{split}.csv", frame, probs[split], probs[split].argmax(axis=1), names)
     meta = {"model": MODEL_DIR.as_posix(), "base_model": str(prov["base_model"]),
-            "revision": str(prov["revision"]), "max_length": max_length, "precision": precision}
+            "revision": str(prov["revision"]), "max_length": max_length, "precision": precision,
+            "temperature": round(temperature, 6), **before}
     if "best_epoch" in prov:
         meta["best_epoch"] = prov["best_epoch"]
     write_json(out_dir / "meta.json", meta)
+    # Stored beside the model, tied to its weights, so that `sentiment-predict` gives the same scores.
+    write_json(CALIBRATION_FILE, {"model": MODEL_DIR.as_posix(), "weights_sha256": weights_sha256(MODEL_DIR),
+                                  "temperature": round(temperature, 6), "fitted_on": "dev" if
+                                  cfg.temperature_scaling else None, **before})
 
 
 def load_scored(model: str, split: str, names: Sequence[str]) -> pd.DataFrame | None:
@@ -93,18 +127,35 @@ def load_scored(model: str, split: str, names: Sequence[str]) -> pd.DataFrame | 
     return pred
 
 
-def scores(gold: Sequence[str], pred: Sequence[str], names: Sequence[str]) -> tuple[dict, dict, str]:
-    """(metrics entry, classification_report dict, classification_report text)."""
+def with_ci(key: str, value: float, interval: tuple[float, float]) -> dict:
+    """The point value and its interval as flat numeric keys (listed by `dvc metrics show/diff`)."""
+    low, high = interval
+    return {key: round(value, 4), f"{key}_ci_low": round(low, 4), f"{key}_ci_high": round(high, 4)}
+
+
+def scores(gold: Sequence[str], pred: Sequence[str], names: Sequence[str], cfg: EvaluateParams
+           ) -> tuple[dict, dict, str]:
+    """(metrics entry, classification_report dict, classification_report text), with 95% percentile-
+    bootstrap intervals for accuracy, macro-F1 and each class's F1 (flat keys `<key>_ci_low/high`)."""
     kwargs = dict(labels=list(names), target_names=list(names), zero_division=0, digits=4)
     report = classification_report(gold, pred, output_dict=True, **kwargs)
-    entry: dict = {"accuracy": round(float(accuracy_score(gold, pred)), 4),
-                   "macro_f1": round(report["macro avg"]["f1-score"], 4),
+    index = {n: i for i, n in enumerate(names)}
+    ci = score_intervals([index[g] for g in gold], [index[p] for p in pred], names, cfg.bootstrap_resamples,
+                         cfg.bootstrap_seed)
+
+    entry: dict = {**with_ci("accuracy", float(accuracy_score(gold, pred)), ci["accuracy"]),
+                   **with_ci("macro_f1", report["macro avg"]["f1-score"], ci["macro_f1"]),
                    "weighted_f1": round(report["weighted avg"]["f1-score"], 4)}
     for n in names:
         r = report[n]
         entry[n] = {"precision": round(r["precision"], 4), "recall": round(r["recall"], 4),
-                    "f1": round(r["f1-score"], 4), "support": int(r["support"])}
-    return entry, report, classification_report(gold, pred, **kwargs)
+                    **with_ci("f1", r["f1-score"], ci[n]), "support": int(r["support"])}
+    lines = [f"{CONFIDENCE:.0%} intervals (percentile bootstrap over the {len(gold)} rows, "
+             f"{cfg.bootstrap_resamples} resamples, seed {cfg.bootstrap_seed}):"]
+    for label, key in (("accuracy", "accuracy"), ("macro-F1", "macro_f1"), *((f"F1 {n}", n) for n in names)):
+        lines.append(f"  {label:<20} [{ci[key][0]:.4f}, {ci[key][1]:.4f}]")
+    text = classification_report(gold, pred, **kwargs) + "\n" + "\n".join(lines) + "\n"
+    return entry, report, text
 
 
 def plot_confusion(gold: Sequence[str], pred: Sequence[str], names: Sequence[str], title: str,
@@ -120,11 +171,58 @@ def plot_confusion(gold: Sequence[str], pred: Sequence[str], names: Sequence[str
     plt.close(fig)
 
 
-def evaluate_all(names: Sequence[str]) -> dict:
+def plot_reliability(table: pd.DataFrame, ece: float, title: str, path: Path) -> None:
+    """Accuracy against mean confidence per bin (the diagonal is perfect calibration), with counts."""
+    fig, (ax, hist) = plt.subplots(2, 1, figsize=(5.5, 6.5), sharex=True, height_ratios=(3, 1))
+    filled = table.dropna(subset=["confidence"])
+    ax.plot([0, 1], [0, 1], ls="--", color="grey", label="perfect calibration")
+    ax.plot(filled["confidence"], filled["accuracy"], marker="o", label="model")
+    ax.set_ylabel("accuracy in bin")
+    ax.set_title(f"{title}\nECE {ece:.4f} ({len(table)} equal-width bins)")
+    ax.legend(loc="upper left")
+    hist.bar((table["low"] + table["high"]) / 2, table["examples"], width=1 / len(table), edgecolor="white")
+    hist.set_xlabel("confidence (top class probability)")
+    hist.set_ylabel("examples")
+    fig.tight_layout()
+    fig.savefig(path, dpi=100)
+    plt.close(fig)
+
+
+def calibrate(model: str, pred: pd.DataFrame, names: Sequence[str]) -> float:
+    """ECE of a model's test probabilities; writes the reliability diagram's CSV (DVC plot) and PNG."""
+    gold = pred["gold"].map({n: i for i, n in enumerate(names)}).to_numpy()
+    ece, rows = reliability(pred[prob_columns(names)].to_numpy(), gold)
+    table = pd.DataFrame(rows)
+    table.to_csv(CALIBRATION_DIR / f"{model}_test.csv", index=False)
+    plot_reliability(table, ece, f"{model} on test (n={len(pred)})", CALIBRATION_DIR / f"{model}_test.png")
+    return round(ece, 4)
+
+
+def compare(scored: dict[str, pd.DataFrame], names: Sequence[str], cfg: EvaluateParams) -> dict:
+    """The fine-tuned model against every other model on the same test rows (A = fine-tuned)."""
+    if FINETUNED not in scored:
+        return {}
+    index = {n: i for i, n in enumerate(names)}
+    ref = scored[FINETUNED].set_index("id")
+    out = {}
+    for model, pred in scored.items():
+        if model == FINETUNED:
+            continue
+        other = pred.set_index("id").loc[ref.index]  # same rows, same order
+        result = paired_comparison(ref["gold"].map(index), ref["pred"].map(index), other["pred"].map(index),
+                                   len(names), cfg.bootstrap_resamples, cfg.bootstrap_seed)
+        out[f"{FINETUNED}_vs_{model}"] = {k: round(v, 6) if isinstance(v, float) else v
+                                          for k, v in result.items()}
+    return out
+
+
+def evaluate_all(names: Sequence[str], cfg: EvaluateParams | None = None) -> dict:
+    cfg = cfg or EvaluateParams()
     metrics: dict = {"models": {}}
-    for d in (REPORTS_DIR, CONFUSION_DIR):
+    for d in (REPORTS_DIR, CONFUSION_DIR, CALIBRATION_DIR, TEST_ROWS_DIR):
         shutil.rmtree(d, ignore_errors=True)  # this stage's own outputs: rebuilt whole
         d.mkdir(parents=True)
+    on_test: dict[str, pd.DataFrame] = {}
     for model, splits in MODEL_SPLITS.items():
         meta_file = PREDICTIONS_DIR / model / "meta.json"
         if not meta_file.is_file():  # the stage declares every model's predictions as a dependency
@@ -138,7 +236,7 @@ def evaluate_all(names: Sequence[str]) -> dict:
             if pred is None:
                 print(f"evaluate: no {split} predictions for {model}, skipped", file=sys.stderr)
                 continue
-            entry, report, text = scores(pred["gold"], pred["pred"], names)
+            entry, report, text = scores(pred["gold"], pred["pred"], names, cfg)
             metrics.setdefault(model, {})[split] = entry
             stem = f"{model}_{split}"
             (REPORTS_DIR / f"{stem}.txt").write_text(f"{model} on {split} (n={len(pred)})\n\n{text}",
@@ -148,10 +246,22 @@ def evaluate_all(names: Sequence[str]) -> dict:
                 CONFUSION_DIR / f"{stem}.csv", index=False)
             plot_confusion(pred["gold"], pred["pred"], names, f"{model} on {split} (n={len(pred)})",
                            CONFUSION_DIR / f"{stem}.png")
-            print(f"evaluate: {model:14} {split:5} accuracy {entry['accuracy']:.4f} "
-                  f"macro-F1 {entry['macro_f1']:.4f}", file=sys.stderr)
+            if split == "test":
+                on_test[model] = pred
+                entry["ece"] = calibrate(model, pred, names)
+                if "ece_test_before_scaling" in meta:  # temperature scaling on: ECE of the raw probabilities
+                    entry["ece_before_scaling"] = meta["ece_test_before_scaling"]
+                pred[["id", "gold", "pred"]].to_csv(TEST_ROWS_DIR / f"{model}.csv", index=False)
+            shown = "  ".join(f"{k} {entry[k]:.4f} [{entry[k + '_ci_low']:.4f}, {entry[k + '_ci_high']:.4f}]"
+                              for k in ("accuracy", "macro_f1"))
+            print(f"evaluate: {model:14} {split:5} {shown}", file=sys.stderr)
         if model not in metrics:
             raise EvaluateError(f"evaluate: {meta_file.parent} holds none of the splits {splits}")
+        if "temperature" in meta:
+            metrics[model]["temperature"] = meta["temperature"]
+    metrics["comparisons"] = compare(on_test, names, cfg)
+    metrics["bootstrap"] = {"resamples": cfg.bootstrap_resamples, "seed": cfg.bootstrap_seed,
+                            "confidence": CONFIDENCE, "method": "percentile"}
     return metrics
 
 
@@ -159,7 +269,7 @@ def main() -> None:
     params = load_params()
     names = list(params.preprocess.label_names)
     predict_finetuned(names, params.evaluate)
-    write_json(METRICS_FILE, evaluate_all(names))
+    write_json(METRICS_FILE, evaluate_all(names, params.evaluate))
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from ja_sentiment.data import PREDICTIONS_DIR, read_json
+from ja_sentiment.markdown import interval, paired_rows
 
 SUMMARY_FILE = Path("reports/summary.md")
 CURVE_FILE = Path("plots/learning_curve.png")
@@ -51,14 +52,39 @@ def plot_curve(curve: pd.DataFrame) -> None:
 
 
 def comparison(metrics: dict) -> list[str]:
-    lines = ["| model | split | accuracy | macro-F1 | weighted-F1 |", "|---|---|---|---|---|"]
+    lines = ["| model | split | accuracy [95% interval] | macro-F1 [95% interval] | weighted-F1 | ECE |",
+             "|---|---|---|---|---|---|"]
     for model in TITLES:
         for split in ("test", "dev"):
             m = metrics.get(model, {}).get(split)
             if m:
-                lines.append(f"| {model} | {split} | {m['accuracy']:.4f} | {m['macro_f1']:.4f} | "
-                             f"{m['weighted_f1']:.4f} |")
+                acc, f1 = (interval(m[k], m.get(f"{k}_ci_low"), m.get(f"{k}_ci_high"))
+                           for k in ("accuracy", "macro_f1"))
+                ece = f"{m['ece']:.4f}" if "ece" in m else "–"
+                lines.append(f"| {model} | {split} | {acc} | {f1} | {m['weighted_f1']:.4f} | {ece} |")
+    boot = metrics.get("bootstrap", {})
+    lines += ["", f"Intervals: {boot.get('confidence', 0.95):.0%} percentile bootstrap over the rows of "
+              f"the split ({boot.get('resamples')} resamples, seed {boot.get('seed')}). ECE: expected "
+              "calibration error of the top label over 15 equal-width confidence bins (test only)."]
     return lines
+
+
+def paired(metrics: dict) -> list[str]:
+    """The fine-tuned model against every other model on the same test rows."""
+    comparisons = metrics.get("comparisons") or {}
+    if not comparisons:
+        return ["No paired comparison: the fine-tuned model's test predictions are missing."]
+    lines = ["| fine-tuned vs | metric | fine-tuned | other | difference [95% interval] | McNemar p "
+             "| verdict |", "|---|---|---|---|---|---|---|"]
+    for key, result in comparisons.items():
+        other = key.removeprefix("finetuned_vs_")
+        lines += paired_rows(other, result, metrics["finetuned"]["test"], metrics[other]["test"])
+    n = next(iter(comparisons.values()))["n"]
+    return [*lines, "", f"Same {n} test rows for both models. Difference = fine-tuned minus the "
+            "other, with a paired-bootstrap interval (the same resampled rows for both). McNemar: exact "
+            "test on the rows where exactly one of the two is right. Verdict: better or worse only when "
+            "the whole interval lies above or below 0; otherwise the test set is too small to tell the "
+            "two apart."]
 
 
 def model_section(model: str, card: dict) -> list[str]:
@@ -72,7 +98,8 @@ def model_section(model: str, card: dict) -> list[str]:
         lines.append(f"Best epoch on dev macro-F1: {meta['best_epoch']}.")
     report = Path(f"reports/classification/{model}_test.txt").read_text(encoding="utf-8")
     return [*lines, "", "Test classification report:", "", "```", report.rstrip(), "```", "",
-            f"![confusion matrix, test](../plots/confusion/{model}_test.png)", ""]
+            f"![confusion matrix, test](../plots/confusion/{model}_test.png)",
+            f"![reliability diagram, test](../plots/calibration/{model}_test.png)", ""]
 
 
 def error_headline(errors: dict) -> list[str]:
@@ -95,6 +122,8 @@ def main() -> None:
              "## Models", "", "| slot | model | revision |", "|---|---|---|"]
     lines += [f"| {m} | `{c.get('model')}` | `{c.get('revision')}` |" for m, c in metrics["models"].items()]
     lines += ["", "## Comparison", "", *comparison(metrics), ""]
+    lines += ["## Is the fine-tuned model better? Paired comparison on the test rows", "",
+              *paired(metrics), ""]
     lines += ["## Classification reports and confusion matrices (test)", ""]
     for model in TITLES:
         if model in metrics["models"]:

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 import yaml
@@ -68,6 +70,16 @@ def test_metrics_name_every_model_and_are_in_range(repo):
         for key in ("accuracy", "macro_f1", "weighted_f1"):
             assert 0.0 <= evaluate[model]["test"][key] <= 1.0, (model, key)
         assert {evaluate[model]["test"][n]["support"] for n in NAMES} == {78, 139, 336}
+        test = evaluate[model]["test"]  # `dvc metrics show` lists every interval beside its point value
+        for key in ("accuracy", "macro_f1"):
+            assert test[f"{key}_ci_low"] <= test[key] <= test[f"{key}_ci_high"], (model, key)
+            assert test[f"{key}_ci_high"] - test[f"{key}_ci_low"] > 0.02  # 553 rows: never a point
+        assert 0.0 <= test["ece"] <= 1.0
+        assert (repo / f"plots/calibration/{model}_test.png").stat().st_size > 5000
+    for other in ("baseline_plain", "baseline_band", "tfidf"):
+        versus = evaluate["comparisons"][f"finetuned_vs_{other}"]
+        assert versus["n"] == 553 and 0.0 <= versus["mcnemar_p"] <= 1.0
+        assert versus["accuracy_diff_ci_low"] <= versus["accuracy_diff"] <= versus["accuracy_diff_ci_high"]
     # Each metrics file says which models made it: here the tiny local ones, never a hub id.
     assert evaluate["models"]["baseline_plain"]["model"].endswith("tiny/sentiment")
     assert evaluate["models"]["finetuned"]["base_model"].endswith("tiny/bert")
@@ -109,6 +121,9 @@ def test_error_report_lists_exactly_the_mispredicted_rows(repo):
 def test_summary_answers_the_report_items(repo):
     summary = (repo / "reports/summary.md").read_text()
     for needle in ("tiny/sentiment", "tiny/bert", "| finetuned | test |", "Test classification report",
+                   "## Is the fine-tuned model better? Paired comparison on the test rows",
+                   "| tfidf | macro-F1 |",
+                   "../plots/calibration/finetuned_test.png",
                    "../plots/confusion/finetuned_test.png", "../plots/learning_curve.png", "| test | 553 |"):
         assert needle in summary, needle
     assert (repo / "plots/learning_curve.png").stat().st_size > 5000
@@ -163,26 +178,54 @@ def test_experiment_reruns_only_finetune_and_after(repo):
     for column in ("train.epochs", "train.learning_rate", "finetuned.test.macro_f1", "tfidf.test.accuracy"):
         assert column in table, table
     assert "eval_batch_size" not in table and "negative.precision" not in table
+    # The PR report pairs the two runs row by row: one headline row per model and metric.
+    run(repo, "make", "report", "BASE=HEAD", f"VENV={venv}")
+    report = (repo / "build/report/report.md").read_text()
+    score, diff = r"[01]\.\d{4}", r"[+-]\d\.\d{4}"
+    for model in ("finetuned", "tfidf", "baseline_plain", "baseline_band"):
+        row = (rf"\| `{model}` \| accuracy \| {score} \| {score} \| {diff} \[{diff}, {diff}\] \| [\d.e-]+ \| "
+               r"(better|worse|not distinguishable at this test size) \|")
+        assert re.search(row, report), report
+    # TF-IDF did not change between the runs: difference exactly 0.
+    assert "| `tfidf` | accuracy |" in report and "+0.0000 [+0.0000, +0.0000] | 1.000 |" in report
+    assert report.index("## Test scores") < report.index("## Plots") < report.index("<details>")
     run(repo, "git", "checkout", "--", ".")  # back to the committed baseline for the next test
     run(repo, "dvc", "checkout", "--force")
 
 
-def test_queued_sweep_runs_isolated(repo):
+def test_seeds_aggregate_two_configurations_from_queued_experiments(repo):
+    """`make seeds`' tool: 3 seeds of params.yaml (2 epochs) and of train.epochs=1, run through the DVC
+    queue in temporary copies; its aggregate equals what the experiments' own metrics give."""
     before = (repo / "dvclive/metrics.json").read_text()
-    run(repo, "dvc", "exp", "run", "--queue", "-S", "train.learning_rate=1e-4,1e-3")
-    run(repo, "dvc", "queue", "start", "-j", "1")
-    deadline = time.time() + 600
-    while time.time() < deadline:
-        status = run(repo, "dvc", "queue", "status").stdout
-        if "Queued" not in status and "Running" not in status:
-            break
-        time.sleep(5)
-    assert "Success" in status and "Failed" not in status, status + run(repo, "dvc", "queue", "logs",
-                                                                         "--help", check=False).stdout
-    assert status.count("Success") >= 2, status
+    out = run(repo, sys.executable, "-m", "ja_sentiment.tools.seeds", "--seeds", "1", "2", "3", "--set",
+              "train.epochs=1", "--jobs", "2", "--name", "t", "--out", "build/seeds").stdout
+    result = json.loads((repo / "build/seeds/seeds.json").read_text())
+    # Every experiment's own params and test metrics, read from `dvc exp show`.
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
-    rates = [e["data"]["params"]["params.yaml"]["data"]["train"]["learning_rate"]
-             for exp in shown for e_list in (exp.get("experiments") or []) for e in e_list["revs"]]
-    assert {1e-4, 1e-3} <= set(rates), rates
+    experiments = {rev["name"]: rev["data"] for commit in shown for group in (commit.get("experiments") or [])
+                   for rev in group["revs"] if rev.get("name", "").startswith("t-")}
+    assert sorted(experiments) == [f"t-{c}-s{s}" for c in ("params", "set") for s in (1, 2, 3)]
+    for config, epochs in (("params", 2), ("set", 1)):
+        scores = {key: [] for key in ("accuracy", "macro_f1")}
+        for seed in (1, 2, 3):
+            data = experiments[f"t-{config}-s{seed}"]
+            train = data["params"]["params.yaml"]["data"]["train"]
+            assert (train["seed"], train["epochs"]) == (seed, epochs)
+            test = data["metrics"]["metrics/evaluate.json"]["data"]["finetuned"]["test"]
+            for key in scores:
+                scores[key].append(test[key])
+        for key, values in scores.items():
+            got = result["configs"][config][key]
+            assert got["values"] == values
+            assert got["mean"] == pytest.approx(np.mean(values))
+            assert got["std"] == pytest.approx(np.std(values, ddof=1))
+            assert (got["min"], got["max"]) == (min(values), max(values))
+    assert result["overrides"] == ["train.epochs=1"]
+    for key in ("accuracy", "macro_f1"):
+        comparison = result["comparison"][key]
+        assert comparison["diff"] == pytest.approx(result["configs"]["set"][key]["mean"]
+                                                   - result["configs"]["params"][key]["mean"])
+        assert comparison["verdict"] in ("better", "worse", "not distinguishable with these seeds")
+    assert "| params.yaml + train.epochs=1 | 1, 2, 3 |" in out and "Welch" in out
     # Queued experiments ran in temporary copies: the workspace is untouched.
     assert (repo / "dvclive/metrics.json").read_text() == before

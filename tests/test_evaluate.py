@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import shutil
 from pathlib import Path
@@ -16,6 +17,8 @@ from ja_sentiment.inference import classify, inference_precision
 from ja_sentiment.models import load_text_classifier
 from ja_sentiment.params import EvaluateParams
 from ja_sentiment.provenance import max_length_of
+from ja_sentiment.stats import UNCLEAR
+from ja_sentiment.tools.predict import main as predict_main
 from stages import evaluate
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -72,7 +75,24 @@ def test_metrics_match_hand_computed(workdir: Path) -> None:
     keys = ("precision", "recall", "f1", "support")
     for name, values in {"negative": (1.0, 0.5, 2 / 3, 2), "neutral": (1 / 3, 1.0, 0.5, 1),
                          "positive": (1.0, 2 / 3, 0.8, 3)}.items():
-        assert m[name] == pytest.approx(dict(zip(keys, values, strict=True)), abs=1e-4)
+        assert {k: m[name][k] for k in keys} == pytest.approx(dict(zip(keys, values, strict=True)), abs=1e-4)
+        assert m[name]["f1_ci_low"] <= m[name]["f1"] <= m[name]["f1_ci_high"]
+    for key in ("accuracy", "macro_f1"):  # 6 test rows: the intervals are wide, and say so
+        low, high = m[f"{key}_ci_low"], m[f"{key}_ci_high"]
+        assert low < m[key] < high and high - low > 0.3
+    assert "95% intervals (percentile bootstrap over the 6 rows, 1000 resamples, seed 0)" in Path(
+        "reports/classification/baseline_plain_test.txt").read_text()
+    # Every prediction has probability 0.8; 4 of 6 are right: ECE = |4/6 - 0.8|, in one bin.
+    assert m["ece"] == pytest.approx(0.8 - 4 / 6, abs=1e-4)
+    reliability = pd.read_csv("plots/calibration/baseline_plain_test.csv")
+    assert reliability["examples"].sum() == 6 and reliability.loc[11, "examples"] == 6  # bin (0.7333, 0.8]
+    # Every model made the same predictions here: no difference, McNemar p = 1, no verdict either way.
+    versus = metrics["comparisons"]["finetuned_vs_tfidf"]
+    assert versus["accuracy_diff"] == versus["accuracy_diff_ci_low"] == versus["accuracy_diff_ci_high"] == 0
+    assert versus["mcnemar_p"] == 1.0 and versus["accuracy_verdict"] == UNCLEAR
+    others = ("baseline_plain", "baseline_band", "tfidf")
+    assert set(metrics["comparisons"]) == {f"finetuned_vs_{m}" for m in others}
+    assert pd.read_csv("reports/test_predictions/tfidf.csv").columns.tolist() == ["id", "gold", "pred"]
     assert metrics["tfidf"]["dev"]["accuracy"] == 1.0
     # Baselines are scored on dev/test only; trained models on train too.
     assert set(metrics["baseline_band"]) == {"dev", "test"}
@@ -144,9 +164,9 @@ def fake_finetuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return out
 
 
-def set_precision(precision: str) -> None:
+def set_precision(precision: str, **evaluate_params) -> None:
     params = yaml.safe_load(Path("params.yaml").read_text(encoding="utf-8"))
-    params["evaluate"]["precision"] = precision
+    params["evaluate"].update(precision=precision, **evaluate_params)
     Path("params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
 
 
@@ -157,7 +177,8 @@ def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path)
     evaluate.main()
     meta = json.loads(Path("predictions/finetuned/meta.json").read_text())
     assert meta == {"model": "models/finetuned", "base_model": "build/tiny/bert",
-                    "revision": "local directory", "max_length": 32, "precision": "fp32", "best_epoch": 2}
+                    "revision": "local directory", "max_length": 32, "precision": "fp32", "best_epoch": 2,
+                    "temperature": 1.0}
     pipe = load_text_classifier("models/finetuned", "main", 32)
     for split, labels in GOLD.items():
         pred = pd.read_csv(f"predictions/finetuned/{split}.csv", dtype={"id": str})
@@ -174,7 +195,7 @@ def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path)
     metrics = json.loads(Path("metrics/evaluate.json").read_text())
     assert metrics["models"]["finetuned"] == {"model": "models/finetuned", "base_model": "build/tiny/bert",
                                               "revision": "local directory", "precision": "fp32"}
-    assert set(metrics["finetuned"]) == {"train", "dev", "test"}
+    assert set(metrics["finetuned"]) == {"train", "dev", "test", "temperature"}
 
 
 def test_auto_precision_is_resolved_and_recorded(workdir: Path, fake_finetuned: Path) -> None:
@@ -196,3 +217,44 @@ def test_auto_precision_is_resolved_and_recorded(workdir: Path, fake_finetuned: 
                                max_tokens=cfg.batch_tokens, bf16=ran == "bf16")
         got = pd.read_csv(f"predictions/finetuned/{split}.csv")[["p_negative", "p_neutral", "p_positive"]]
         np.testing.assert_allclose(got.to_numpy(), want[:, [1, 2, 0]], atol=1e-6)
+
+
+def test_temperature_scaling_moves_probabilities_not_labels(workdir: Path, fake_finetuned: Path,
+                                                            capsys: pytest.CaptureFixture) -> None:
+    shutil.rmtree("predictions/finetuned")
+    shutil.copytree(fake_finetuned, "models/finetuned")
+    set_precision("fp32")
+    evaluate.main()
+    plain = {split: pd.read_csv(f"predictions/finetuned/{split}.csv") for split in GOLD}
+    assert json.loads(Path("models/finetuned_calibration.json").read_text())["temperature"] == 1.0
+    set_precision("fp32", temperature_scaling=True)
+    evaluate.main()
+    record = json.loads(Path("models/finetuned_calibration.json").read_text())
+    t = record["temperature"]
+    assert t != 1.0 and record["fitted_on"] == "dev"
+    assert record["weights_sha256"] == hashlib.sha256(Path("models/finetuned/model.safetensors").read_bytes()
+                                                      ).hexdigest()
+    columns = ["p_negative", "p_neutral", "p_positive"]
+    for split in GOLD:
+        scaled = pd.read_csv(f"predictions/finetuned/{split}.csv")
+        assert scaled["pred"].tolist() == plain[split]["pred"].tolist()  # same labels
+        want = plain[split][columns].to_numpy() ** (1 / t)  # softmax(logits / T) = p^(1/T), renormalised
+        want /= want.sum(axis=1, keepdims=True)
+        np.testing.assert_allclose(scaled[columns].to_numpy(), want, atol=2e-5)
+    metrics = json.loads(Path("metrics/evaluate.json").read_text())
+    assert metrics["finetuned"]["temperature"] == t
+    assert metrics["finetuned"]["test"]["ece_before_scaling"] == record["ece_test_before_scaling"]
+    # The predict CLI applies the stored temperature: the same scores as the evaluate stage's.
+    Path("test.txt").write_text("\n".join(read_split("test")["text"]) + "\n", encoding="utf-8")
+    predict_main(["test.txt", "--precision", "fp32", "--output", "out.jsonl"])
+    got = [json.loads(line)["scores"] for line in Path("out.jsonl").read_text().splitlines()]
+    expected = pd.read_csv("predictions/finetuned/test.csv")[columns].to_numpy()
+    np.testing.assert_allclose([[g[c[2:]] for c in columns] for g in got], expected, atol=2e-6)
+    assert f"temperature-scaled with T={t:g}" in capsys.readouterr().err
+    # A record made for other weights is not applied, and the user is told why.
+    Path("models/finetuned_calibration.json").write_text(json.dumps({**record, "weights_sha256": "0" * 64}))
+    predict_main(["test.txt", "--precision", "fp32", "--output", "raw.jsonl"])
+    raw = [json.loads(line)["scores"] for line in Path("raw.jsonl").read_text().splitlines()]
+    np.testing.assert_allclose([[g[c[2:]] for c in columns] for g in raw],
+                               plain["test"][columns].to_numpy(), atol=2e-6)
+    assert "fitted on other weights" in capsys.readouterr().err

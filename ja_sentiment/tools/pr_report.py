@@ -2,26 +2,105 @@
 
     python -m ja_sentiment.tools.pr_report --base main --out build/report     (or: make report BASE=main)
 
-Writes `<out>/report.md`: params diff, metrics diff (both from DVC, as markdown), and every image
-plot (confusion matrices, learning curves, data plots) of the base and the workspace side by side,
-as exported by `dvc plots diff`; the interactive plots go to `<out>/plots/index.html`. CI posts
-report.md as a pull-request comment (.github/workflows/pr-report.yml).
+Writes `<out>/report.md`, in the order a reviewer reads a PR comment: one headline table (per model:
+test accuracy and macro-F1 of base and workspace, the paired difference workspace minus base on the
+same test rows with its 95% paired-bootstrap interval, the exact McNemar p and a verdict), then every
+image plot of both revisions side by side (as exported by `dvc plots diff`), then the full params and
+metrics diffs from DVC, folded. The pairing reads the per-row test predictions the evaluate stage keeps
+in git (reports/test_predictions/<model>.csv), so no DVC remote is needed; the interactive plots go
+to `<out>/plots/index.html`. CI posts report.md as a comment (.github/workflows/pr-report.yml).
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import subprocess
 import sys
 from pathlib import Path
 
+import pandas as pd
+
+from ja_sentiment.markdown import paired_rows
+from ja_sentiment.params import load_params
+from ja_sentiment.stats import CONFIDENCE, paired_comparison, point_scores
+from ja_sentiment.tools.dvc_cli import run_dvc
+
+TEST_ROWS_DIR = "reports/test_predictions"  # written by the evaluate stage, git-tracked
+
 
 def dvc(*args: str) -> str:
-    proc = subprocess.run(["dvc", *args], capture_output=True, text=True)
-    if proc.returncode != 0:
-        raise SystemExit(f"pr_report: `dvc {' '.join(args)}` failed:\n{proc.stderr.strip()}")
-    return proc.stdout
+    return run_dvc("pr_report", *args)
+
+
+class ReportError(SystemExit):
+    """The two revisions cannot be compared as asked; the message says what to do."""
+
+
+
+
+def git_file(rev: str, path: str) -> str | None:
+    """A file's content at a git revision (None: not there)."""
+    proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
+    return proc.stdout if proc.returncode == 0 else None
+
+
+def git_listing(rev: str, folder: str) -> list[str]:
+    proc = subprocess.run(["git", "ls-tree", "--name-only", f"{rev}:{folder}"], capture_output=True,
+                          text=True)
+    return sorted(proc.stdout.split()) if proc.returncode == 0 else []
+
+
+def per_row_predictions(base: str) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Per model, the per-row test predictions (id, gold, pred) of the base revision and the workspace."""
+    def read(text: str) -> pd.DataFrame:
+        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+
+    folder = Path(TEST_ROWS_DIR)
+    work = {p.stem: read(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.csv"))}
+    base_rows = {Path(n).stem: read(git_file(base, f"{TEST_ROWS_DIR}/{n}") or "")
+                 for n in git_listing(base, TEST_ROWS_DIR) if n.endswith(".csv")}
+    if work and not base_rows:
+        raise ReportError(f"pr_report: {base} has no {TEST_ROWS_DIR}/ (per-row test predictions, written "
+                          "by the evaluate stage and committed with the results), so the two revisions "
+                          f"cannot be paired. Run the pipeline on {base} and commit its results, or compare "
+                          "against a later revision that has them.")
+    return base_rows, work
+
+
+def headline(base: str, base_rows: dict, work_rows: dict, names: list[str], resamples: int, seed: int
+             ) -> list[str]:
+    """Per model in both revisions: base and workspace scores, the paired difference and a verdict."""
+    if not work_rows:
+        return ["No per-row test predictions in the workspace (the evaluate stage has not run): no model "
+                "to compare."]
+    index = {n: i for i, n in enumerate(names)}
+    lines = [f"| model | metric | workspace | `{base}` | workspace − base [{CONFIDENCE:.0%} interval] | "
+             "McNemar p | verdict |", "|---|---|---|---|---|---|---|"]
+    notes = []
+    for model in sorted(set(base_rows) | set(work_rows)):
+        if model not in base_rows or model not in work_rows:
+            notes.append(f"`{model}`: only in {'the workspace' if model in work_rows else base}.")
+            continue
+        old, new = base_rows[model].set_index("id"), work_rows[model].set_index("id")
+        if set(old.index) != set(new.index) or (old.loc[new.index, "gold"] != new["gold"]).any():
+            notes.append(f"`{model}`: the test rows differ between the revisions (another split or data), "
+                         "so they cannot be paired.")
+            continue
+        gold, now = new["gold"].map(index), new["pred"].map(index)
+        before = old.loc[new.index, "pred"].map(index)
+        result = paired_comparison(gold, now, before, len(names), resamples, seed)
+        lines += paired_rows(f"`{model}`", result, point_scores(gold, now, len(names)),
+                             point_scores(gold, before, len(names)))
+    n = len(next(iter(work_rows.values())))
+    if notes:
+        lines += ["", *notes]
+    return [*lines, "",
+            f"Both revisions' predictions on the same {n} test rows: a paired bootstrap ({resamples} "
+            f"resamples, seed {seed}) of workspace minus base; McNemar: exact test on the rows where exactly "
+            "one revision is right. Verdict: better or worse only when the whole interval lies above or "
+            "below 0; otherwise the test set is too small to tell the two revisions apart."]
 
 
 def image_rows(plots: dict, base: str, out: Path) -> list[str]:
@@ -39,19 +118,26 @@ def image_rows(plots: dict, base: str, out: Path) -> list[str]:
 
 
 def build_report(base: str, out: Path) -> Path:
+    params_now = load_params()
+    base_rows, work_rows = per_row_predictions(base)  # fails early, saying what to do, if base has none
     out.mkdir(parents=True, exist_ok=True)
+    top = headline(base, base_rows, work_rows, list(params_now.preprocess.label_names),
+                   params_now.evaluate.bootstrap_resamples, params_now.evaluate.bootstrap_seed)
     params = dvc("params", "diff", base, "--md").strip() or "No params changed."
     metrics = dvc("metrics", "diff", base, "--md").strip() or "No metrics changed."
     dvc("plots", "diff", base, "-o", str(out / "plots"))  # interactive HTML for the vega plots
     plots = json.loads(dvc("plots", "diff", base, "--json", "-o", str((out / "images").resolve())))
     rows = image_rows(plots, base, out)
-    lines = [f"# Pipeline report: `{base}` → workspace", "", "## Params", "", params, "",
-             "## Metrics", "", metrics, "", "## Plots", ""]
+    lines = [f"# Pipeline report: `{base}` → workspace", "", "## Test scores, paired by row", "",
+             *top, "", "## Plots", ""]
     if rows:
         lines += [f"| plot | {base} | workspace |", "|---|---|---|", *rows, ""]
     else:
         lines += ["No image plots found in either revision.", ""]
-    lines += ["Interactive plots (confusion matrices, learning curves): `plots/index.html`.", ""]
+    lines += ["Interactive plots (confusion matrices, learning curves): `plots/index.html`.", "",
+              "<details><summary>Params diff</summary>", "", params, "", "</details>", "",
+              "<details><summary>Metrics diff (all keys, intervals included)</summary>", "", metrics, "",
+              "</details>", ""]
     report = out / "report.md"
     report.write_text("\n".join(lines), encoding="utf-8")
     return report

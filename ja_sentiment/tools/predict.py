@@ -32,8 +32,10 @@ from collections.abc import Iterable, Iterator
 from pathlib import Path
 from typing import IO, TextIO
 
+from ja_sentiment.calibration import apply_temperature
 from ja_sentiment.inference import classify, inference_precision
 from ja_sentiment.models import load_text_classifier
+from ja_sentiment.provenance import read_temperature
 
 FORMATS = {".txt": "txt", ".csv": "csv", ".tsv": "tsv", ".jsonl": "jsonl"}
 EMPTY = "empty text"
@@ -169,7 +171,7 @@ def open_output(path: str) -> Iterator[TextIO]:
 
 
 def predict(pipe, batches: Iterable[list[str]], out: TextIO, batch_size: int, max_length: int,
-            bf16: bool = False) -> None:
+            bf16: bool = False, temperature: float = 1.0) -> None:
     from tqdm.auto import tqdm
 
     id2label = pipe.model.config.id2label
@@ -180,6 +182,8 @@ def predict(pipe, batches: Iterable[list[str]], out: TextIO, batch_size: int, ma
             probs = (classify(pipe, [texts[i] for i in todo], batch_size, max_length, progress=False,
                               bf16=bf16)
                      if todo else [])
+            if len(probs) and temperature != 1.0:
+                probs = apply_temperature(probs, temperature)
             scored = dict(zip(todo, probs, strict=True))
             for i, text in enumerate(texts):
                 p = scored.get(i)
@@ -208,9 +212,23 @@ def run(args: argparse.Namespace) -> None:
         first = next(batches, None)
         with open_output(args.output) as out:
             pipe = load_model(args.model, args.revision, args.max_length)
+            temperature = model_temperature(args.model) if args.calibration == "auto" else 1.0
             if first is not None:
                 predict(pipe, itertools.chain([first], batches), out, args.batch_size, args.max_length,
-                        bf16=inference_precision(args.precision, pipe.model.device.type) == "bf16")
+                        bf16=inference_precision(args.precision, pipe.model.device.type) == "bf16",
+                        temperature=temperature)
+
+
+def model_temperature(model: str) -> float:
+    """The temperature the evaluate stage fitted for a local model directory (1: none, or stale)."""
+    if not Path(model).is_dir():
+        return 1.0
+    temperature, source = read_temperature(Path(model))
+    if "other weights" in source:
+        print(f"predict: warning: {source}; scores are not temperature-scaled", file=sys.stderr)
+    elif temperature != 1.0:
+        print(f"predict: scores temperature-scaled with T={temperature:g} ({source})", file=sys.stderr)
+    return temperature
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -228,6 +246,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="bf16: autocast inference (not bit-equal to fp32); auto: bf16 where the GPU/CPU "
                              "computes bf16 natively, else fp32")
+    parser.add_argument("--calibration", choices=["auto", "off"], default="auto",
+                        help="auto: apply the temperature that `dvc repro evaluate` fitted for this model "
+                             "(evaluate.temperature_scaling; <model>_calibration.json), if any")
     parser.add_argument("--chunk-size", type=int, default=4096, help="texts read and scored at a time")
     args = parser.parse_args(argv)
     for opt in ("batch_size", "max_length", "chunk_size"):

@@ -1,0 +1,29 @@
+"""Markdown pieces the reports share: a number with its interval, and paired-comparison rows."""
+
+from __future__ import annotations
+
+METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"))
+
+
+def interval(value: float, low: float | None, high: float | None, signed: bool = False) -> str:
+    """`0.8228 [0.7907, 0.8535]` (signed: `+0.0120 [-0.0210, +0.0450]`)."""
+    fmt = "{:+.4f}" if signed else "{:.4f}"
+    if low is None or high is None:
+        return fmt.format(value)
+    return f"{fmt.format(value)} [{fmt.format(low)}, {fmt.format(high)}]"
+
+
+def p_value(p: float | None) -> str:
+    return "–" if p is None else f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+
+
+def paired_rows(label: str, result: dict, a_scores: dict, b_scores: dict) -> list[str]:
+    """One row per metric: A's score, B's score, A - B with its 95% interval, McNemar p, verdict.
+    `result` is a `stats.paired_comparison` result; the scores hold the point values of A and B."""
+    rows = []
+    for key, name in METRICS:
+        diff = interval(result[f"{key}_diff"], result[f"{key}_diff_ci_low"], result[f"{key}_diff_ci_high"],
+                        signed=True)
+        rows.append(f"| {label} | {name} | {a_scores[key]:.4f} | {b_scores[key]:.4f} | {diff} | "
+                    f"{p_value(result['mcnemar_p'])} | {result[f'{key}_verdict']} |")
+    return rows
