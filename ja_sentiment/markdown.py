@@ -14,7 +14,10 @@ def interval(value: float, low: float | None, high: float | None, signed: bool =
 
 
 def p_value(p: float | None) -> str:
-    return "–" if p is None else f"{p:.2g}" if p < 0.001 else f"{p:.3f}"
+    """`0.031`, `2.4e-07`; below what a float holds, `< 1e-300`."""
+    if p is None:
+        return "–"
+    return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}" if p > 0 else "< 1e-300"
 
 
 def paired_rows(label: str, result: dict, a_scores: dict, b_scores: dict) -> list[str]:

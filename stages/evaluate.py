@@ -211,8 +211,9 @@ def compare(scored: dict[str, pd.DataFrame], names: Sequence[str], cfg: Evaluate
         other = pred.set_index("id").loc[ref.index]  # same rows, same order
         result = paired_comparison(ref["gold"].map(index), ref["pred"].map(index), other["pred"].map(index),
                                    len(names), cfg.bootstrap_resamples, cfg.bootstrap_seed)
-        out[f"{FINETUNED}_vs_{model}"] = {k: round(v, 6) if isinstance(v, float) else v
-                                          for k, v in result.items()}
+        # Differences to 6 decimals; the p-value to 4 significant digits (it can be 1e-20).
+        out[f"{FINETUNED}_vs_{model}"] = {k: (float(f"{v:.4g}") if k == "mcnemar_p" else round(v, 6))
+                                          if isinstance(v, float) else v for k, v in result.items()}
     return out
 
 

@@ -140,3 +140,12 @@ def test_temperature_scaling_recovers_a_known_temperature_and_keeps_labels():
     assert (scaled.argmax(axis=1) == probs.argmax(axis=1)).all()
     assert reliability(scaled, gold)[0] < reliability(probs, gold)[0] / 3
     np.testing.assert_allclose(apply_temperature(probs, 1.0), probs, atol=1e-9)
+
+
+def test_reports_print_small_p_values_by_their_magnitude():
+    from ja_sentiment.markdown import interval, p_value
+
+    assert [p_value(p) for p in (1.0, 0.21875, 0.0004, 2.4e-7, 0.0, None)] == [
+        "1.000", "0.219", "4.0e-04", "2.4e-07", "< 1e-300", "–"]
+    assert interval(0.1, -0.02, 0.2, signed=True) == "+0.1000 [-0.0200, +0.2000]"
+    assert interval(0.8228, 0.7902, 0.8553) == "0.8228 [0.7902, 0.8553]"
