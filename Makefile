@@ -67,7 +67,7 @@ seeds: setup  ## Level 4: params.yaml (and SET) over SEEDS as queued experiments
 	python -m ja_sentiment.tools.seeds --seeds $(SEEDS) $(foreach s,$(SET),--set $(s))
 
 BASE ?= main
-report: setup  ## build/report/report.md: params, metrics and plots of the workspace against BASE
+report: setup  ## build/report/report.md: workspace vs BASE, paired test scores first, then plots and diffs
 	python -m ja_sentiment.tools.pr_report --base $(BASE) --out build/report
 
 bench: setup  ## throughput of the project's paths vs the notebook recipes (needs data/processed)

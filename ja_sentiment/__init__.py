@@ -4,6 +4,8 @@ params (the params.yaml schema), data (file paths, the processed splits), corpus
 validating pn.tsv), predictions (per-model prediction files), metrics, hardware (device, native
 bf16), models (loading a classifier), provenance (which model a result comes from), inference
 (batched classification), training (the finetune stage's Trainer set-up), checkpoints (kill-safe
-epoch checkpoints). The DVC stages in stages/ import these modules, and dvc.yaml lists for each
-stage exactly the ones it imports. tools/ holds the command-line tools that are not stages.
+epoch checkpoints), stats (intervals, paired comparisons, seed aggregates), calibration (ECE,
+temperature scaling), markdown (numbers with intervals in the reports). The DVC stages in stages/
+import these modules, and dvc.yaml lists for each stage exactly the ones it imports. tools/ holds
+the command-line tools that are not stages.
 """

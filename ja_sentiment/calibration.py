@@ -37,11 +37,15 @@ def fit_temperature(probs: np.ndarray, gold: Sequence[int]) -> float:
     return float(minimize_scalar(nll, bounds=TEMPERATURE_BOUNDS, method="bounded").x)
 
 
-def reliability(probs: np.ndarray, gold: Sequence[int], bins: int = ECE_BINS) -> tuple[float, list[dict]]:
-    """Top-label expected calibration error over `bins` equal-width confidence bins, and per bin:
-    its range, examples, mean confidence and accuracy (the reliability diagram's data)."""
+def reliability(probs: np.ndarray, gold: Sequence[int], bins: int = ECE_BINS,
+                pred: Sequence[int] | None = None) -> tuple[float, list[dict]]:
+    """Expected calibration error of the predicted label over `bins` equal-width confidence bins, and
+    per bin: its range, examples, mean confidence and accuracy (the reliability diagram's data)."""
     probs, gold = np.asarray(probs, dtype=float), np.asarray(gold)
-    confidence, pred = probs.max(axis=1), probs.argmax(axis=1)
+    # The confidence of a prediction is the probability of the label predicted: the top one, unless a
+    # decision rule (the neutral band) predicts another label than the argmax.
+    pred = probs.argmax(axis=1) if pred is None else np.asarray(pred)
+    confidence = probs[np.arange(len(pred)), pred]
     right = pred == gold
     # Bin i holds confidences in (i/bins, (i+1)/bins]; a confidence of exactly 0 goes to the first.
     which = np.clip(np.ceil(confidence * bins).astype(int) - 1, 0, bins - 1)

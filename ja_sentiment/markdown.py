@@ -21,12 +21,14 @@ def p_value(p: float | None) -> str:
 
 
 def paired_rows(label: str, result: dict, a_scores: dict, b_scores: dict) -> list[str]:
-    """One row per metric: A's score, B's score, A - B with its 95% interval, McNemar p, verdict.
-    `result` is a `stats.paired_comparison` result; the scores hold the point values of A and B."""
+    """One row per metric: A's score, B's score, A - B with its 95% interval, McNemar p (on the accuracy
+    row: it tests right/wrong), verdict. `result` is a `stats.paired_comparison` result; the scores
+    hold the point values of A and B."""
     rows = []
     for key, name in METRICS:
         diff = interval(result[f"{key}_diff"], result[f"{key}_diff_ci_low"], result[f"{key}_diff_ci_high"],
                         signed=True)
         rows.append(f"| {label} | {name} | {a_scores[key]:.4f} | {b_scores[key]:.4f} | {diff} | "
-                    f"{p_value(result['mcnemar_p'])} | {result[f'{key}_verdict']} |")
+                    f"{p_value(result['mcnemar_p'] if key == 'accuracy' else None)} | "
+                    f"{result[f'{key}_verdict']} |")
     return rows

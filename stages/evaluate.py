@@ -189,11 +189,13 @@ def plot_reliability(table: pd.DataFrame, ece: float, title: str, path: Path) ->
 
 
 def calibrate(model: str, pred: pd.DataFrame, names: Sequence[str]) -> float:
-    """ECE of a model's test probabilities; writes the reliability diagram's CSV (DVC plot) and PNG."""
-    gold = pred["gold"].map({n: i for i, n in enumerate(names)}).to_numpy()
-    ece, rows = reliability(pred[prob_columns(names)].to_numpy(), gold)
+    """ECE of a model's test predictions (confidence = probability of the label it predicted); writes
+    the reliability diagram's PNG and, for the bins that hold examples, its CSV (DVC plot data)."""
+    index = {n: i for i, n in enumerate(names)}
+    ece, rows = reliability(pred[prob_columns(names)].to_numpy(), pred["gold"].map(index).to_numpy(),
+                            pred=pred["pred"].map(index).to_numpy())
     table = pd.DataFrame(rows)
-    table.to_csv(CALIBRATION_DIR / f"{model}_test.csv", index=False)
+    table[table["examples"] > 0].to_csv(CALIBRATION_DIR / f"{model}_test.csv", index=False)
     plot_reliability(table, ece, f"{model} on test (n={len(pred)})", CALIBRATION_DIR / f"{model}_test.png")
     return round(ece, 4)
 

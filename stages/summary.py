@@ -1,8 +1,10 @@
 """Stage `summary`: reports/summary.md answers the study's report items from the pipeline's outputs.
 
-Model names and revisions, classification reports of the baselines and the fine-tuned model,
-confusion-matrix images, a side-by-side comparison, the learning curve (plots/learning_curve.png,
-drawn here from the DVCLive logs) and the error-analysis headline numbers. Facts only.
+Model names and revisions; a side-by-side comparison with 95% intervals and ECE; the fine-tuned
+model against every other model on the same test rows (paired differences with intervals, McNemar
+p, verdicts); classification reports, confusion matrices and reliability diagrams; the learning
+curve (plots/learning_curve.png, drawn here from the DVCLive logs); the error-analysis headline
+numbers. Facts only: every verdict follows a stated rule.
 """
 
 from __future__ import annotations

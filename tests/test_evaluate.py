@@ -84,8 +84,10 @@ def test_metrics_match_hand_computed(workdir: Path) -> None:
         "reports/classification/baseline_plain_test.txt").read_text()
     # Every prediction has probability 0.8; 4 of 6 are right: ECE = |4/6 - 0.8|, in one bin.
     assert m["ece"] == pytest.approx(0.8 - 4 / 6, abs=1e-4)
-    reliability = pd.read_csv("plots/calibration/baseline_plain_test.csv")
-    assert reliability["examples"].sum() == 6 and reliability.loc[11, "examples"] == 6  # bin (0.7333, 0.8]
+    reliability = pd.read_csv("plots/calibration/baseline_plain_test.csv")  # the bins that hold rows
+    assert reliability.to_dict("records") == [{"bin": 12, "low": 0.733333, "high": 0.8, "examples": 6,
+                                               "confidence": pytest.approx(0.8),
+                                               "accuracy": pytest.approx(4 / 6)}]
     # Every model made the same predictions here: no difference, McNemar p = 1, no verdict either way.
     versus = metrics["comparisons"]["finetuned_vs_tfidf"]
     assert versus["accuracy_diff"] == versus["accuracy_diff_ci_low"] == versus["accuracy_diff_ci_high"] == 0

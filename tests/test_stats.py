@@ -149,3 +149,13 @@ def test_reports_print_small_p_values_by_their_magnitude():
         "1.000", "0.219", "4.0e-04", "2.4e-07", "< 1e-300", "–"]
     assert interval(0.1, -0.02, 0.2, signed=True) == "+0.1000 [-0.0200, +0.2000]"
     assert interval(0.8228, 0.7902, 0.8553) == "0.8228 [0.7902, 0.8553]"
+
+
+def test_ece_uses_the_label_a_decision_rule_predicts():
+    probs = np.eye(3)[GOLD] * 0.7 + 0.1  # probability 0.8 on the gold class
+    neutral = np.ones_like(GOLD)  # a rule that predicts neutral everywhere
+    share = (GOLD == 1).mean()
+    # Right (and confident at 0.8) on the neutral rows; wrong at confidence 0.1 on the others.
+    ece, rows = reliability(probs, GOLD, pred=neutral)
+    assert ece == pytest.approx(share * 0.2 + (1 - share) * 0.1)
+    assert [r["examples"] for r in rows if r["examples"]] == [int((GOLD != 1).sum()), int((GOLD == 1).sum())]

@@ -26,6 +26,7 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
+from ja_sentiment.markdown import p_value
 from ja_sentiment.stats import compare_seeds, seed_summary
 from ja_sentiment.tools.dvc_cli import run_dvc
 
@@ -47,13 +48,17 @@ class SeedsError(SystemExit):
 
 def queue(run: str, seeds: list[int], overrides: list[str]) -> list[str]:
     """Queue every (configuration, seed) experiment; their names encode both."""
-    names = []
-    for config in CONFIGS if overrides else CONFIGS[:1]:
-        for seed in seeds:
-            name = f"{run}-{config}-s{seed}"
-            sets = [x for o in (overrides if config == "set" else []) for x in ("-S", o)]
-            dvc("exp", "run", "--queue", "--name", name, "-S", f"train.seed={seed}", *sets)
-            names.append(name)
+    configs = CONFIGS if overrides else CONFIGS[:1]
+    names = [f"{run}-{config}-s{seed}" for config in configs for seed in seeds]
+    taken = set(dvc("exp", "list", "--all-commits", "--name-only").split())
+    taken |= set(dvc("queue", "status").split())
+    if taken & set(names):
+        raise SeedsError(f"seeds: experiment name(s) {sorted(taken & set(names))} exist already; choose "
+                         "another --name (or aggregate them with --collect)")
+    for name in names:
+        config, seed = NAME.match(name)["config"], NAME.match(name)["seed"]
+        sets = [x for o in (overrides if config == "set" else []) for x in ("-S", o)]
+        dvc("exp", "run", "--queue", "--name", name, "-S", f"train.seed={seed}", *sets)
     return names
 
 
@@ -72,8 +77,9 @@ def wait(names: list[str], jobs: int, poll_s: float = 5.0, timeout_s: float = 24
         dvc("queue", "stop")  # the workers, once idle (a failure leaves the others' results intact)
 
 
-def poll(names: list[str], poll_s: float, timeout_s: float) -> None:
+def poll(names: list[str], poll_s: float, timeout_s: float, lost_after: int = 12) -> None:
     deadline = time.monotonic() + timeout_s
+    unseen = 0  # consecutive polls in which some experiment was not in the queue's list at all
     while True:
         status = {}  # experiment name -> its status word (Queued, Running, Success, Failed)
         for line in dvc("queue", "status").splitlines():
@@ -83,6 +89,11 @@ def poll(names: list[str], poll_s: float, timeout_s: float) -> None:
         failed = [n for n in done if status[n] == "Failed"]
         if failed:
             raise SeedsError(f"seeds: experiment(s) {failed} failed; see `dvc queue logs <name>`")
+        known = ("Queued", "Running", "Success", "Failed")
+        unseen = unseen + 1 if any(status.get(n) not in known for n in names) else 0
+        if unseen >= lost_after:
+            lost = {n: status.get(n, "missing") for n in names if status.get(n) not in known}
+            raise SeedsError(f"seeds: the queue lost track of {lost}; see `dvc queue status`")
         if len(done) >= len(names):
             return
         if time.monotonic() > deadline:
@@ -91,10 +102,11 @@ def poll(names: list[str], poll_s: float, timeout_s: float) -> None:
         time.sleep(poll_s)
 
 
-def experiments() -> dict[str, dict]:
-    """Every experiment of `dvc exp show --json`, by name: its params and test metrics."""
+def experiments(all_commits: bool = False) -> dict[str, dict]:
+    """Every experiment of `dvc exp show --json` (based on HEAD, or on any commit), by name: its params
+    and test metrics."""
     found = {}
-    for commit in json.loads(dvc("exp", "show", "--json")):
+    for commit in json.loads(dvc("exp", "show", "--json", *(["--all-commits"] if all_commits else []))):
         for group in commit.get("experiments") or []:
             for rev in group.get("revs", []):
                 data = rev.get("data") or {}
@@ -123,10 +135,10 @@ def differences(params: dict, other: dict) -> list[str]:
             if k != "train.seed" and params.get(k) != other.get(k)]
 
 
-def aggregate(run: str) -> dict:
+def aggregate(run: str, all_commits: bool = False) -> dict:
     """The run's experiments, grouped by configuration, summarised over seeds, and compared."""
     by_config: dict[str, dict[int, dict]] = {}
-    for name, exp in experiments().items():
+    for name, exp in experiments(all_commits).items():
         match = NAME.match(name)
         if match and match["run"] == run:
             by_config.setdefault(match["config"], {})[int(match["seed"])] = {"experiment": name, **exp}
@@ -168,7 +180,7 @@ def markdown(result: dict) -> str:
         for key, label in SCORES:
             c = result["comparison"][key]
             ci = "–" if c["ci_low"] is None else f"[{c['ci_low']:+.4f}, {c['ci_high']:+.4f}]"
-            p = "–" if c["p"] is None else f"{c['p']:.3f}"
+            p = p_value(c["p"])
             lines.append(f"| {label} | {c['diff']:+.4f} | {ci} | {p} | {c['verdict']} |")
         lines += ["", "Each seed is one full run (fine-tuning and evaluation) with `train.seed` set; the "
                   "interval is for the difference of the two configurations' mean scores over their seeds."]
@@ -194,7 +206,7 @@ def main(argv: list[str] | None = None) -> None:
         names = queue(run, sorted(set(args.seeds)), args.overrides)
         print(f"seeds: queued {len(names)} experiments ({run}); running the queue", file=sys.stderr)
         wait(names, args.jobs)
-    result = aggregate(run)
+    result = aggregate(run, all_commits=bool(args.collect))  # an earlier run may sit on an older commit
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "seeds.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
     table = markdown(result)

@@ -1,0 +1,29 @@
+"""The seeds tool's parts that need no DVC run: what a configuration changed, and its report.
+(The whole tool runs end to end on queued experiments in tests/test_e2e.py.)"""
+
+from __future__ import annotations
+
+from ja_sentiment.stats import compare_seeds, seed_summary
+from ja_sentiment.tools import seeds
+
+
+def test_the_overrides_are_read_from_the_experiments_own_params():
+    base = seeds.flat({"train": {"seed": 1, "epochs": 5, "lr": 3e-5}, "evaluate": {"precision": "auto"}})
+    changed = seeds.flat({"train": {"seed": 2, "epochs": 2, "lr": 3e-5}, "evaluate": {"precision": "auto"}})
+    assert base == {"train.seed": 1, "train.epochs": 5, "train.lr": 3e-5, "evaluate.precision": "auto"}
+    assert seeds.differences(changed, base) == ["train.epochs=2"]  # the seed is not an override
+    assert seeds.NAME.match("seeds-20261123-101500-set-s12").groupdict() == {
+        "run": "seeds-20261123-101500", "config": "set", "seed": "12"}
+
+
+def test_markdown_shows_spread_difference_and_verdict():
+    a, b = [0.80, 0.81, 0.79], [0.70, 0.71, 0.69]
+    result = {"run": "r", "overrides": ["train.epochs=2"], "configs": {
+        "params": {"label": "params.yaml", "experiments": {"1": "p1", "2": "p2", "3": "p3"},
+                   "accuracy": seed_summary(b), "macro_f1": seed_summary(b)},
+        "set": {"label": "params.yaml + train.epochs=2", "experiments": {"1": "x", "2": "y", "3": "z"},
+                "accuracy": seed_summary(a), "macro_f1": seed_summary(a)}},
+        "comparison": {"accuracy": compare_seeds(a, b), "macro_f1": compare_seeds(a, b)}}
+    text = seeds.markdown(result)
+    assert "| params.yaml | 1, 2, 3 | 0.7000 ± 0.0100 [0.6900, 0.7100] |" in text
+    assert "| test accuracy | +0.1000 | [+0.0773, +0.1227] | 2.6e-04 | better |" in text
