@@ -99,6 +99,17 @@ def paired_comparison(gold: Sequence[int], pred_a: Sequence[int], pred_b: Sequen
     return out
 
 
+def compare_rows(a, b, names: Sequence[str], resamples: int, seed: int) -> tuple[dict, dict, dict]:
+    """`paired_comparison` of two prediction tables (pandas, indexed by row id, columns gold and pred
+    holding label names), aligned on A's rows; with the point scores of A and of B."""
+    index = {n: i for i, n in enumerate(names)}
+    gold, pred_a = a["gold"].map(index).to_numpy(), a["pred"].map(index).to_numpy()
+    pred_b = b.loc[a.index, "pred"].map(index).to_numpy()  # same rows, same order
+    k = len(names)
+    return (paired_comparison(gold, pred_a, pred_b, k, resamples, seed), point_scores(gold, pred_a, k),
+            point_scores(gold, pred_b, k))
+
+
 def seed_summary(values: Sequence[float]) -> dict:
     """Mean, sample standard deviation, min and max over seeds."""
     v = np.asarray(values, dtype=float)

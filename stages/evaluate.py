@@ -35,7 +35,7 @@ from ja_sentiment.models import load_text_classifier
 from ja_sentiment.params import EvaluateParams, load_params
 from ja_sentiment.predictions import predictions_path, prob_columns, read_predictions, write_predictions
 from ja_sentiment.provenance import CALIBRATION_FILE, max_length_of, read_provenance, weights_sha256
-from ja_sentiment.stats import CONFIDENCE, paired_comparison, score_intervals
+from ja_sentiment.stats import CONFIDENCE, compare_rows, score_intervals
 
 FINETUNED = "finetuned"
 # Splits each model is scored on: the ready-made baselines never train, so train says nothing new
@@ -100,13 +100,13 @@ def predict_finetuned(names: Sequence[str], cfg: EvaluateParams) -> None:
         write_predictions(out_dir / f"{split}.csv", frame, probs[split], probs[split].argmax(axis=1), names)
     meta = {"model": MODEL_DIR.as_posix(), "base_model": str(prov["base_model"]),
             "revision": str(prov["revision"]), "max_length": max_length, "precision": precision,
-            "temperature": round(temperature, 6), **before}
+            "temperature": temperature, **before}
     if "best_epoch" in prov:
         meta["best_epoch"] = prov["best_epoch"]
     write_json(out_dir / "meta.json", meta)
     # Stored beside the model, tied to its weights, so that `sentiment-predict` gives the same scores.
     write_json(CALIBRATION_FILE, {"model": MODEL_DIR.as_posix(), "weights_sha256": weights_sha256(MODEL_DIR),
-                                  "temperature": round(temperature, 6), "fitted_on": "dev" if
+                                  "temperature": temperature, "fitted_on": "dev" if
                                   cfg.temperature_scaling else None, **before})
 
 
@@ -181,7 +181,7 @@ def plot_reliability(table: pd.DataFrame, ece: float, title: str, path: Path) ->
     ax.set_title(f"{title}\nECE {ece:.4f} ({len(table)} equal-width bins)")
     ax.legend(loc="upper left")
     hist.bar((table["low"] + table["high"]) / 2, table["examples"], width=1 / len(table), edgecolor="white")
-    hist.set_xlabel("confidence (top class probability)")
+    hist.set_xlabel("confidence (probability of the predicted label)")
     hist.set_ylabel("examples")
     fig.tight_layout()
     fig.savefig(path, dpi=100)
@@ -204,15 +204,13 @@ def compare(scored: dict[str, pd.DataFrame], names: Sequence[str], cfg: Evaluate
     """The fine-tuned model against every other model on the same test rows (A = fine-tuned)."""
     if FINETUNED not in scored:
         return {}
-    index = {n: i for i, n in enumerate(names)}
     ref = scored[FINETUNED].set_index("id")
     out = {}
     for model, pred in scored.items():
         if model == FINETUNED:
             continue
-        other = pred.set_index("id").loc[ref.index]  # same rows, same order
-        result = paired_comparison(ref["gold"].map(index), ref["pred"].map(index), other["pred"].map(index),
-                                   len(names), cfg.bootstrap_resamples, cfg.bootstrap_seed)
+        result, _, _ = compare_rows(ref, pred.set_index("id"), names, cfg.bootstrap_resamples,
+                                    cfg.bootstrap_seed)
         # Differences to 6 decimals; the p-value to 4 significant digits (it can be 1e-20).
         out[f"{FINETUNED}_vs_{model}"] = {k: (float(f"{v:.4g}") if k == "mcnemar_p" else round(v, 6))
                                           if isinstance(v, float) else v for k, v in result.items()}

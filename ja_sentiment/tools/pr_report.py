@@ -24,7 +24,7 @@ import pandas as pd
 
 from ja_sentiment.markdown import paired_rows
 from ja_sentiment.params import load_params
-from ja_sentiment.stats import CONFIDENCE, paired_comparison, point_scores
+from ja_sentiment.stats import CONFIDENCE, compare_rows
 from ja_sentiment.tools.dvc_cli import run_dvc
 
 TEST_ROWS_DIR = "reports/test_predictions"  # written by the evaluate stage, git-tracked
@@ -75,7 +75,6 @@ def headline(base: str, base_rows: dict, work_rows: dict, names: list[str], resa
     if not work_rows:
         return ["No per-row test predictions in the workspace (the evaluate stage has not run): no model "
                 "to compare."]
-    index = {n: i for i, n in enumerate(names)}
     lines = [f"| model | metric | workspace | `{base}` | workspace − base [{CONFIDENCE:.0%} interval] | "
              "McNemar p | verdict |", "|---|---|---|---|---|---|---|"]
     notes = []
@@ -88,11 +87,7 @@ def headline(base: str, base_rows: dict, work_rows: dict, names: list[str], resa
             notes.append(f"`{model}`: the test rows differ between the revisions (another split or data), "
                          "so they cannot be paired.")
             continue
-        gold, now = new["gold"].map(index), new["pred"].map(index)
-        before = old.loc[new.index, "pred"].map(index)
-        result = paired_comparison(gold, now, before, len(names), resamples, seed)
-        lines += paired_rows(f"`{model}`", result, point_scores(gold, now, len(names)),
-                             point_scores(gold, before, len(names)))
+        lines += paired_rows(f"`{model}`", *compare_rows(new, old, names, resamples, seed))
     n = len(next(iter(work_rows.values())))
     if notes:
         lines += ["", *notes]
