@@ -3,6 +3,10 @@
 
 from __future__ import annotations
 
+import os
+
+import pytest
+
 from ja_sentiment.stats import compare_seeds, seed_summary
 from ja_sentiment.tools import seeds
 
@@ -27,3 +31,34 @@ def test_markdown_shows_spread_difference_and_verdict():
     text = seeds.markdown(result)
     assert "| params.yaml | 1, 2, 3 | 0.7000 ± 0.0100 [0.6900, 0.7100] |" in text
     assert "| test accuracy | +0.1000 | [+0.0773, +0.1227] | 2.6e-04 | better |" in text
+
+
+def _fake_dvc(tmp_path, monkeypatch, failures: int) -> None:
+    """A `dvc` first on PATH whose `queue status` fails `failures` times as DVC 3 does when it reads a
+    half-written state file, then prints a status table."""
+    count = tmp_path / "count"
+    count.write_text("0")
+    script = tmp_path / "bin" / "dvc"
+    script.parent.mkdir()
+    script.write_text(f"""#!/bin/sh
+n=$(cat {count}); echo $((n + 1)) > {count}
+if [ "$n" -lt {failures} ]; then
+  echo "ERROR: unexpected error - Expecting value: line 1 column 1 (char 0)" >&2; exit 255
+fi
+echo "Task     Name       Created    Status"
+echo "abc1234  r-params-s1  10:00 AM  Success"
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+
+
+def test_a_queue_status_read_that_fails_once_is_read_again(tmp_path, monkeypatch):
+    _fake_dvc(tmp_path, monkeypatch, failures=2)
+    assert "r-params-s1  10:00 AM  Success" in seeds.queue_status(attempts=3, pause_s=0)
+    seeds.poll(["r-params-s1"], poll_s=0, timeout_s=5)  # done: returns instead of raising
+
+
+def test_a_queue_status_that_keeps_failing_stops_with_dvcs_message(tmp_path, monkeypatch):
+    _fake_dvc(tmp_path, monkeypatch, failures=3)
+    with pytest.raises(SystemExit, match="`dvc queue status` failed:\nERROR: unexpected error - Expecting"):
+        seeds.queue_status(attempts=3, pause_s=0)

@@ -44,6 +44,16 @@ class SeedsError(SystemExit):
     """A run or a collection that cannot give the aggregate; the message says why."""
 
 
+def queue_status(attempts: int = 5, pause_s: float = 2.0) -> str:
+    """`dvc queue status`, read again when it fails: while workers start and finish experiments, DVC
+    can read one of its own state files half-written ("Expecting value: line 1 column 1") and fail
+    once. Only a failure that persists over `attempts` reads stops the run."""
+    for _ in range(attempts - 1):
+        try:
+            return dvc("queue", "status")
+        except SystemExit:
+            time.sleep(pause_s)
+    return dvc("queue", "status")
 
 
 def queue(run: str, seeds: list[int], overrides: list[str]) -> list[str]:
@@ -51,7 +61,7 @@ def queue(run: str, seeds: list[int], overrides: list[str]) -> list[str]:
     configs = CONFIGS if overrides else CONFIGS[:1]
     names = [f"{run}-{config}-s{seed}" for config in configs for seed in seeds]
     taken = set(dvc("exp", "list", "--all-commits", "--name-only").split())
-    taken |= set(dvc("queue", "status").split())
+    taken |= set(queue_status().split())
     if taken & set(names):
         raise SeedsError(f"seeds: experiment name(s) {sorted(taken & set(names))} exist already; choose "
                          "another --name (or aggregate them with --collect)")
@@ -82,7 +92,7 @@ def poll(names: list[str], poll_s: float, timeout_s: float, lost_after: int = 12
     unseen = 0  # consecutive polls in which some experiment was not in the queue's list at all
     while True:
         status = {}  # experiment name -> its status word (Queued, Running, Success, Failed)
-        for line in dvc("queue", "status").splitlines():
+        for line in queue_status().splitlines():
             words = line.split()
             status.update({n: words[-1] for n in names if n in words})
         done = [n for n in names if status.get(n) in ("Success", "Failed")]
