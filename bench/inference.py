@@ -10,8 +10,9 @@ import numpy as np
 from bench.model import MODEL_DIR
 from bench.recipes import classify_batched, notebook_predict, one_by_one_predict
 from bench.timing import Clock, log, rounds_summary, share, threads
+from ja_sentiment.batching import token_batches
 from ja_sentiment.data import SPLITS, read_split
-from ja_sentiment.inference import classify, inference_precision, token_batches
+from ja_sentiment.inference import classify, inference_precision
 from ja_sentiment.models import load_text_classifier
 from ja_sentiment.params import EvaluateParams
 

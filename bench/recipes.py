@@ -8,7 +8,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from ja_sentiment.inference import token_batches
+from ja_sentiment.batching import token_batches
 
 NOTEBOOK_BATCH = 16
 

@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import re
+from collections.abc import Callable
+
+import numpy as np
+import pandas as pd
+
 METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"))
 
 
@@ -20,15 +26,39 @@ def p_value(p: float | None) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}" if p > 0 else "< 1e-300"
 
 
-def paired_rows(label: str, result: dict, a_scores: dict, b_scores: dict) -> list[str]:
+def paired_rows(label: str, result: dict, a_scores: dict, b_scores: dict,
+                verdict: Callable[[str], str] = str) -> list[str]:
     """One row per metric: A's score, B's score, A - B with its 95% interval, McNemar p (on the accuracy
-    row: it tests right/wrong), verdict. `result` is a `stats.paired_comparison` result; the scores
-    hold the point values of A and B."""
+    row: it tests right/wrong), verdict (passed through `verdict`: a translation). `result` is a
+    `stats.paired_comparison` result; the scores hold the point values of A and B."""
     rows = []
     for key, name in METRICS:
         diff = interval(result[f"{key}_diff"], result[f"{key}_diff_ci_low"], result[f"{key}_diff_ci_high"],
                         signed=True)
         rows.append(f"| {label} | {name} | {a_scores[key]:.4f} | {b_scores[key]:.4f} | {diff} | "
                     f"{p_value(result['mcnemar_p'] if key == 'accuracy' else None)} | "
-                    f"{result[f'{key}_verdict']} |")
+                    f"{verdict(result[f'{key}_verdict'])} |")
     return rows
+
+
+MD_SPECIAL = re.compile(r"[\\|*_`~<\[\]]")
+
+
+def cell(v: object) -> str:
+    """A table cell: floats to 4 decimals, empty as a dash, texts escaped and on one line."""
+    if v is None or (isinstance(v, float) and np.isnan(v)):
+        return "—"
+    if isinstance(v, bool | np.bool_):
+        return str(bool(v))
+    if isinstance(v, float | np.floating):
+        return f"{v:.4f}" if v == 0 or abs(v) >= 1e-3 else f"{v:.1e}"
+    # Texts are shown verbatim: '|' would end the cell, and emoticons like (^_^) or ~~ would format.
+    return MD_SPECIAL.sub(r"\\\g<0>", str(v)).replace("\n", " ")
+
+
+def table(frame: pd.DataFrame) -> str:
+    """A pipe table of the frame's columns and rows."""
+    lines = ["| " + " | ".join(map(str, frame.columns)) + " |", "|" + "---|" * len(frame.columns)]
+    for row in frame.astype(object).itertuples(index=False):
+        lines.append("| " + " | ".join(cell(v) for v in row) + " |")
+    return "\n".join(lines)

@@ -112,6 +112,19 @@ class ErrorAnalysisParams(Section):
     # Upper bounds (characters, inclusive) of the text-length buckets; the last bucket is open.
     length_bins: tuple[Positive, ...] = (10, 20, 40)
     examples: Annotated[int, Field(ge=0)] = 10
+    # Level of the single tests and false discovery rate of the word tests (Benjamini-Hochberg).
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05
+    min_word_count: Annotated[int, Field(ge=2)] = 5  # words in fewer sentences of a split are not tested
+    neighbours: Positive = 5                          # nearest training sentences per test error
+    similarity: Literal["tfidf", "model"] = "tfidf"   # model: the fine-tuned model's sentence vectors
+    label_issue_folds: Annotated[int, Field(ge=2, le=20)] = 5
+    label_issues_shown: Annotated[int, Field(ge=0)] = 30
+    attributions: Annotated[int, Field(ge=0)] = 10     # most confident test errors explained; 0: off
+    attribution_steps: Annotated[int, Field(ge=2, le=1000)] = 50
+
+
+class ReportParams(Section):
+    language: Literal["en", "ja"] = "en"  # reports/error_analysis.md and reports/summary.md
 
 
 class Params(Section):
@@ -122,6 +135,7 @@ class Params(Section):
     train: TrainParams
     evaluate: EvaluateParams
     error_analysis: ErrorAnalysisParams
+    report: ReportParams = ReportParams()
 
     @model_validator(mode="after")
     def _mapping_targets(self) -> Params:

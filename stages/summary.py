@@ -4,7 +4,8 @@ Model names and revisions; a side-by-side comparison with 95% intervals and ECE;
 model against every other model on the same test rows (paired differences with intervals, McNemar
 p, verdicts); classification reports, confusion matrices and reliability diagrams; the learning
 curve (plots/learning_curve.png, drawn here from the DVCLive logs); the error-analysis headline
-numbers. Facts only: every verdict follows a stated rule.
+numbers. Facts only: every verdict follows a stated rule. In English or Japanese (params
+`report.language`).
 """
 
 from __future__ import annotations
@@ -12,23 +13,20 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from ja_sentiment.data import PREDICTIONS_DIR, read_json
 from ja_sentiment.markdown import interval, paired_rows
+from ja_sentiment.params import load_params
+from ja_sentiment.plotting import japanese_font
+from ja_sentiment.report_text import Text
 
 SUMMARY_FILE = Path("reports/summary.md")
 CURVE_FILE = Path("plots/learning_curve.png")
 LIVE_DIR = Path("dvclive/plots/metrics")
-TITLES = {"baseline_plain": "Level 1: ready-made model, plain 2→3 label mapping",
-          "baseline_band": "Level 1: ready-made model, neutral band",
-          "tfidf": "Comparator: TF-IDF character n-grams + logistic regression",
-          "finetuned": "Level 2: fine-tuned model"}
+MODELS = ("baseline_plain", "baseline_band", "tfidf", "finetuned")
 
 
 def learning_curve() -> pd.DataFrame:
@@ -40,12 +38,12 @@ def learning_curve() -> pd.DataFrame:
     return pd.concat(frames, axis=1).rename_axis("epoch")
 
 
-def plot_curve(curve: pd.DataFrame) -> None:
+def plot_curve(t: Text, curve: pd.DataFrame) -> None:
     fig, (loss, score) = plt.subplots(1, 2, figsize=(11, 4))
-    curve[["train_loss", "dev_loss"]].plot(ax=loss, marker="o", title="Loss per epoch")
-    curve[["dev_accuracy", "dev_macro_f1"]].plot(ax=score, marker="o", title="Dev scores per epoch")
+    curve[["train_loss", "dev_loss"]].plot(ax=loss, marker="o", title=t("plot_loss"))
+    curve[["dev_accuracy", "dev_macro_f1"]].plot(ax=score, marker="o", title=t("plot_dev"))
     for ax in (loss, score):
-        ax.set_xlabel("epoch")
+        ax.set_xlabel(t("epoch"))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))
     fig.tight_layout()
     CURVE_FILE.parent.mkdir(parents=True, exist_ok=True)
@@ -53,10 +51,9 @@ def plot_curve(curve: pd.DataFrame) -> None:
     plt.close(fig)
 
 
-def comparison(metrics: dict) -> list[str]:
-    lines = ["| model | split | accuracy [95% interval] | macro-F1 [95% interval] | weighted-F1 | ECE |",
-             "|---|---|---|---|---|---|"]
-    for model in TITLES:
+def comparison(t: Text, metrics: dict) -> list[str]:
+    lines = [t("sm_comparison_header"), "|---|---|---|---|---|---|"]
+    for model in MODELS:
         for split in ("test", "dev"):
             m = metrics.get(model, {}).get(split)
             if m:
@@ -65,49 +62,43 @@ def comparison(metrics: dict) -> list[str]:
                 ece = f"{m['ece']:.4f}" if "ece" in m else "–"
                 lines.append(f"| {model} | {split} | {acc} | {f1} | {m['weighted_f1']:.4f} | {ece} |")
     boot = metrics.get("bootstrap", {})
-    lines += ["", f"Intervals: {boot.get('confidence', 0.95):.0%} percentile bootstrap over the rows of "
-              f"the split ({boot.get('resamples')} resamples, seed {boot.get('seed')}). ECE: expected "
-              "calibration error of the top label over 15 equal-width confidence bins (test only)."]
+    lines += ["", t("sm_intervals", confidence=boot.get("confidence", 0.95), resamples=boot.get("resamples"),
+                    seed=boot.get("seed"))]
     return lines
 
 
-def paired(metrics: dict) -> list[str]:
+def paired(t: Text, metrics: dict) -> list[str]:
     """The fine-tuned model against every other model on the same test rows."""
     comparisons = metrics.get("comparisons") or {}
     if not comparisons:
-        return ["No paired comparison: the fine-tuned model's test predictions are missing."]
-    lines = ["| fine-tuned vs | metric | fine-tuned | other | difference [95% interval] | McNemar p "
-             "| verdict |", "|---|---|---|---|---|---|---|"]
+        return [t("sm_paired_missing")]
+    lines = [t("sm_paired_header"), "|---|---|---|---|---|---|---|"]
     for key, result in comparisons.items():
         other = key.removeprefix("finetuned_vs_")
-        lines += paired_rows(other, result, metrics["finetuned"]["test"], metrics[other]["test"])
-    n = next(iter(comparisons.values()))["n"]
-    return [*lines, "", f"Same {n} test rows for both models. Difference = fine-tuned minus the "
-            "other, with a paired-bootstrap interval (the same resampled rows for both). McNemar: exact "
-            "test on the rows where exactly one of the two is right. Verdict: better or worse only when "
-            "the whole interval lies above or below 0; otherwise the test set is too small to tell the "
-            "two apart."]
+        lines += paired_rows(other, result, metrics["finetuned"]["test"], metrics[other]["test"], t)
+    return [*lines, "", t("sm_paired_note", n=next(iter(comparisons.values()))["n"])]
 
 
-def model_section(model: str, card: dict) -> list[str]:
+def model_section(t: Text, model: str, card: dict) -> list[str]:
     meta = read_json(PREDICTIONS_DIR / model / "meta.json")
-    lines = [f"### {TITLES[model]}", "", f"Model: `{card.get('model')}`"
-             + (f" (base `{card['base_model']}`)" if "base_model" in card else "")
-             + f", revision `{card.get('revision')}`."]
+    lines = [f"### {t(f'title_{model}')}", "", t("sm_model", model=card.get("model"))
+             + (t("sm_base", base=card["base_model"]) if "base_model" in card else "")
+             + t("sm_revision", revision=card.get("revision"))]
     if meta.get("threshold") is not None:
-        lines.append(f"Neutral band threshold: {meta['threshold']} ({meta.get('neutral_band')}).")
+        lines.append(t("sm_threshold", threshold=meta["threshold"], band=meta.get("neutral_band")))
     if "best_epoch" in meta:
-        lines.append(f"Best epoch on dev macro-F1: {meta['best_epoch']}.")
+        lines.append(t("sm_best_epoch", epoch=meta["best_epoch"]))
     report = Path(f"reports/classification/{model}_test.txt").read_text(encoding="utf-8")
-    return [*lines, "", "Test classification report:", "", "```", report.rstrip(), "```", "",
-            f"![confusion matrix, test](../plots/confusion/{model}_test.png)",
-            f"![reliability diagram, test](../plots/calibration/{model}_test.png)", ""]
+    return [*lines, "", t("sm_report"), "", "```", report.rstrip(), "```", "",
+            f"![{t('sm_confusion')}](../plots/confusion/{model}_test.png)",
+            f"![{t('sm_reliability')}](../plots/calibration/{model}_test.png)", ""]
 
 
-def error_headline(errors: dict) -> list[str]:
-    lines = ["| split | examples | errors | error rate | rate, unanimous | rate, 2-1 | rate, three-way |",
-             "|---|---|---|---|---|---|---|"]
+def error_headline(t: Text, errors: dict) -> list[str]:
+    lines = [t("sm_errors_header"), "|---|---|---|---|---|---|---|"]
     for split, e in errors.items():
+        if "examples" not in e:
+            continue
         by = e.get("error_rate_by_agreement", {})
         cells = [by.get(k) for k in ("unanimous", "2-1", "three-way split")]
         shown = " | ".join("–" if c is None else f"{c:.4f}" for c in cells)
@@ -116,25 +107,24 @@ def error_headline(errors: dict) -> list[str]:
 
 
 def main() -> None:
+    t = Text(load_params().report.language)
+    japanese_font()
     metrics = read_json("metrics/evaluate.json")
     curve = learning_curve()
-    plot_curve(curve)
-    lines = ["# Study summary", "", "Generated by the `summary` stage from this run's outputs; every "
-             "number below comes from metrics/ and reports/ of the same run.", "",
-             "## Models", "", "| slot | model | revision |", "|---|---|---|"]
+    plot_curve(t, curve)
+    lines = [f"# {t('sm_title')}", "", t("sm_intro"), "",
+             f"## {t('sm_models')}", "", t("sm_models_header"), "|---|---|---|"]
     lines += [f"| {m} | `{c.get('model')}` | `{c.get('revision')}` |" for m, c in metrics["models"].items()]
-    lines += ["", "## Comparison", "", *comparison(metrics), ""]
-    lines += ["## Is the fine-tuned model better? Paired comparison on the test rows", "",
-              *paired(metrics), ""]
-    lines += ["## Classification reports and confusion matrices (test)", ""]
-    for model in TITLES:
+    lines += ["", f"## {t('sm_comparison')}", "", *comparison(t, metrics), ""]
+    lines += [f"## {t('sm_paired')}", "", *paired(t, metrics), ""]
+    lines += [f"## {t('sm_reports')}", ""]
+    for model in MODELS:
         if model in metrics["models"]:
-            lines += model_section(model, metrics["models"][model])
-    lines += ["## Learning curve (Level 2 / Level 4)", "", curve.round(4).to_markdown(), "",
+            lines += model_section(t, model, metrics["models"][model])
+    lines += [f"## {t('sm_curve')}", "", curve.round(4).to_markdown(), "",
               "![learning curve](../plots/learning_curve.png)", ""]
-    lines += ["## Error analysis (Level 3), headline numbers", "",
-              *error_headline(read_json("metrics/error_analysis.json")), "",
-              "Every misclassified example: reports/error_analysis.md and reports/errors.csv.", ""]
+    lines += [f"## {t('sm_errors')}", "", *error_headline(t, read_json("metrics/error_analysis.json")), "",
+              t("sm_errors_more"), ""]
     SUMMARY_FILE.parent.mkdir(parents=True, exist_ok=True)
     SUMMARY_FILE.write_text("\n".join(lines), encoding="utf-8")
     print(f"summary: wrote {SUMMARY_FILE} and {CURVE_FILE}", file=sys.stderr)

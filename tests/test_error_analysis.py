@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from pathlib import Path
 
@@ -11,6 +12,8 @@ import pytest
 import yaml
 
 from ja_sentiment.data import write_json
+from ja_sentiment.error_tables import agreement_level, bucket_labels
+from ja_sentiment.plotting import japanese_font, missing_glyphs
 from stages import error_analysis
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -39,7 +42,8 @@ ERRORS = {"train": {"t2", "t3", "t5"}, "test": {"s2"}}
 @pytest.fixture
 def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["error_analysis"].update(splits=["train", "test"], length_bins=[10, 20, 40], examples=2)
+    params["error_analysis"].update(splits=["train", "test"], length_bins=[10, 20, 40], examples=2,
+                                    attributions=0)  # no model here: attributions run in tests/test_e2e.py
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
     monkeypatch.chdir(tmp_path)
     Path("data/processed").mkdir(parents=True)
@@ -68,10 +72,10 @@ def section_ids(report: str, heading: str) -> list[str]:
 def test_agreement_levels_and_buckets() -> None:
     levels = {"[0, 0, 3]": "unanimous", "[3, 0, 0]": "unanimous", "[0, 2, 1]": "2-1", "[2, 0, 1]": "2-1",
               "[1, 1, 1]": "three-way split"}
-    assert {v: error_analysis.agreement_level(v) for v in levels} == levels
-    assert error_analysis.bucket_labels([10, 20, 40]) == ["≤10", "11–20", "21–40", ">40"]
+    assert {v: agreement_level(v) for v in levels} == levels
+    assert bucket_labels([10, 20, 40]) == ["≤10", "11–20", "21–40", ">40"]
     with pytest.raises(SystemExit, match="strictly increasing"):
-        error_analysis.bucket_labels([20, 10])
+        bucket_labels([20, 10])
 
 
 def test_errors_tables_and_metrics(workdir: Path) -> None:
@@ -103,8 +107,9 @@ def test_errors_tables_and_metrics(workdir: Path) -> None:
     assert Path("plots/errors/by_length.png").stat().st_size > 0
 
     metrics = json.loads(Path("metrics/error_analysis.json").read_text())
-    assert metrics["train"] == {"examples": 6, "errors": 3, "error_rate": 0.5, "error_rate_by_agreement": {
-        "unanimous": 0.5, "2-1": 0.6667, THREE: 0.0}}
+    assert {k: metrics["train"][k] for k in ("examples", "errors", "error_rate", "error_rate_by_agreement")} == {
+        "examples": 6, "errors": 3, "error_rate": 0.5, "error_rate_by_agreement": {
+            "unanimous": 0.5, "2-1": 0.6667, THREE: 0.0}}
     assert metrics["test"]["error_rate"] == pytest.approx(0.3333)
     assert metrics["test"]["error_rate_by_agreement"] == {"unanimous": 0.5, "2-1": None, THREE: 0.0}
 
@@ -123,3 +128,146 @@ def test_missing_predictions_fail(workdir: Path) -> None:
     shutil.rmtree("predictions/finetuned")
     with pytest.raises(SystemExit, match="meta.json"):
         error_analysis.main()
+
+
+# A corpus where the answers are known. Train: template sentences whose wording gives the label,
+# plus one positive sentence deliberately labelled negative (FLIPPED). Test: every error contains
+# 予約 (PLANTED, in no correct row); ゆっくり (EVEN) is in half of the errors and half of the correct
+# rows; one error (DUPLICATE) repeats a training sentence word for word, whose training label is
+# the label the model predicted for it.
+ITEMS = ["部屋", "朝食", "風呂", "接客", "景色", "夕食", "ベッド", "ロビー"]
+POSITIVE = ["最高", "快適", "素敵", "清潔"]
+NEGATIVE = ["最悪", "不快", "残念", "不潔"]
+FLIPPED = "部屋が最高でした。"
+PLANTED, EVEN = "予約", "ゆっくり"
+DUPLICATE = "予約した景色を見ました。"
+
+
+def known_corpus() -> dict[str, list[tuple]]:
+    """Rows (id, text, gold, votes, pred) per split."""
+    votes = {"negative": [3, 0, 0], "neutral": [0, 3, 0], "positive": [0, 0, 3]}
+    train = []
+    for i, item in enumerate(ITEMS):
+        train += [(f"{item}が{a}でした。", "positive") for a in POSITIVE]
+        train += [(f"{item}が{a}でした。", "negative") for a in NEGATIVE]
+        train += [(f"{item}を見ました。", "neutral"), (f"{item}を使いました。", "neutral"),
+                  (f"{item}について書きます。", "neutral"), (f"{item}は{i + 2}階です。", "neutral")]
+    train = [(t, "negative" if t == FLIPPED else g) for t, g in train] + [(DUPLICATE, "positive")]
+    rows = {"train": [(f"tr{i:03d}", t, g, votes[g], g) for i, (t, g) in enumerate(train)],
+            "dev": [("dv001", "部屋が快適でした。", "positive", votes["positive"], "positive")]}
+    test = [(DUPLICATE, "neutral", "positive")]  # wrong: predicted as its training twin is labelled
+    test += [(f"{PLANTED}した{item}が{'とても' if k % 2 else EVEN}{a}でした。", "positive", "negative")
+             for k, (item, a) in enumerate(zip(ITEMS, POSITIVE * 2, strict=True))]  # 8 more errors
+    for k, item in enumerate(ITEMS * 3):  # 24 correct rows, half with EVEN (as 4 of the 9 errors)
+        word = EVEN if k % 2 == 0 else "とても"
+        test.append((f"{item}が{word}{POSITIVE[k % 4]}だった。", "positive", "positive"))
+    rows["test"] = [(f"te{i:03d}", t, g, votes[g], p) for i, (t, g, p) in enumerate(test)]
+    return rows
+
+
+@pytest.fixture
+def known(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    params = yaml.safe_load((ROOT / "params.yaml").read_text())
+    params["error_analysis"].update(splits=["train", "test"], min_word_count=3, attributions=0,
+                                    label_issue_folds=4)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
+    monkeypatch.chdir(tmp_path)
+    Path("data/processed").mkdir(parents=True)
+    Path("predictions/finetuned").mkdir(parents=True)
+    for split, rows in known_corpus().items():
+        pd.DataFrame({"id": [r[0] for r in rows], "text": [r[1] for r in rows],
+                      "label": [NAMES.index(r[2]) for r in rows], "label_name": [r[2] for r in rows],
+                      "agreement": 1.0, "votes": [json.dumps(r[3]) for r in rows],
+                      "length": [len(r[1]) for r in rows]}).to_csv(f"data/processed/{split}.tsv", sep="\t",
+                                                                  index=False)
+        preds = pd.DataFrame({"id": [r[0] for r in rows], "gold": [r[2] for r in rows], "pred": [r[4] for r in rows]})
+        preds[[f"p_{n}" for n in NAMES]] = [[0.8 if n == r[4] else 0.1 for n in NAMES] for r in rows]
+        preds.to_csv(f"predictions/finetuned/{split}.csv", index=False)
+    write_json(Path("predictions/finetuned/meta.json"), {"model": "models/finetuned"})
+    return tmp_path
+
+
+def test_a_word_planted_in_every_error_is_found_and_an_evenly_spread_one_is_not(known: Path) -> None:
+    error_analysis.main()
+    words = pd.read_csv("reports/error_words.csv").query("split == 'test'").set_index(["analysis", "word"])
+    planted = words.loc[("all", PLANTED)]
+    assert (planted["sentences"], planted["errors"], planted["rest_rate"]) == (9, 9, 0.0)
+    assert planted["significant"] and planted["q"] < 0.05
+    even = words.loc[("all", EVEN)]
+    assert (even["sentences"], even["errors"]) == (16, 4)
+    assert not even["significant"] and even["q"] > 0.5
+    assert words.loc[("positive→negative", PLANTED)]["significant"]  # and in the pair it marks
+    significant = set(words.loc["all"].query("significant").index)
+    assert PLANTED in significant and EVEN not in significant
+    # The plot shows the planted word, drawn in a font that has its glyphs.
+    drawn = pd.read_csv("plots/errors/words.csv")
+    assert f"test: {PLANTED}" in set(drawn["group"])
+
+
+def test_a_duplicated_sentence_with_another_label_is_the_nearest_neighbour_and_counted(known: Path) -> None:
+    error_analysis.main()
+    near = pd.read_csv("reports/error_neighbours.csv")
+    first = near[(near["id"] == "te000") & (near["rank"] == 1)].iloc[0]
+    assert (first["neighbour_text"], first["neighbour_gold"], first["similarity"]) == (DUPLICATE, "positive", 1.0)
+    assert len(near) == 9 * 5  # 9 test errors, 5 neighbours each
+    metrics = json.loads(Path("metrics/error_analysis.json").read_text())
+    assert metrics["test"]["errors_with_near_duplicate_as_predicted"] == 1
+    report = Path("reports/error_analysis.md").read_text()
+    assert "1 test errors have a near-identical training sentence" in report
+
+
+def test_a_flipped_training_label_ranks_among_the_top_label_issue_candidates(known: Path) -> None:
+    error_analysis.main()
+    ranking = pd.read_csv("reports/label_issues.csv", keep_default_na=False)
+    assert list(ranking["rank"]) == list(range(1, len(ranking) + 1))
+    flipped = ranking[ranking["text"] == FLIPPED].iloc[0]
+    assert flipped["rank"] <= 3 and flipped["candidate"] and flipped["confident_other"] == "positive"
+    assert flipped["gold"] == "negative" and flipped["majority_status"] == "gold = majority"
+    assert ranking["self_confidence"].is_monotonic_increasing
+
+
+def test_findings_come_first_and_possibilities_are_worded_and_grounded_as_such(known: Path) -> None:
+    error_analysis.main()
+    report = Path("reports/error_analysis.md").read_text()
+    sections = [line for line in report.splitlines() if line.startswith("## ")]
+    assert sections[:2] == ["## Findings", "## Possible causes"]
+    findings = re.findall(r"^- \*\*(F\d+)\*\* \((\w+)\)\. (.*)$", report, flags=re.M)
+    possible = re.findall(r"^- \*\*P\d+\*\* possibility: (.*) \(rests on ([F\d, ]+)\)$", report, flags=re.M)
+    assert findings and possible
+    ids = {f[0] for f in findings}
+    planted = next(text for _, split, text in findings if split == "test" and f"「{PLANTED}」" in text)
+    assert "over-represented among the errors" in planted
+    for text, refs in possible:
+        assert re.search(r"\b(may|might|could)\b", text), text
+        assert set(refs.split(", ")) <= ids
+    for _, _, text in findings:  # no finding uses the possibility wording
+        assert not re.search(r"\b(may|might|could)\b", text), text
+
+
+def test_reports_in_japanese(known: Path) -> None:
+    params = yaml.safe_load(Path("params.yaml").read_text())
+    params["report"] = {"language": "ja"}
+    Path("params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
+    error_analysis.main()
+    report = Path("reports/error_analysis.md").read_text()
+    sections = [line for line in report.splitlines() if line.startswith("## ")]
+    assert sections[:2] == ["## 事実 (Findings)", "## 考えられる原因 (Possible causes)"]
+    possible = re.findall(r"^- \*\*P\d+\*\* 可能性: (.*) \(根拠: ([F\d, ]+)\)$", report, flags=re.M)
+    assert possible and all("可能性" in text for text, _ in possible)
+    assert report.startswith("# 誤り分析: fine-tuned モデル")
+
+
+def test_plots_use_a_japanese_font_with_the_glyphs_of_the_words_drawn(known: Path) -> None:
+    from matplotlib import font_manager, rcParams
+
+    error_analysis.main()
+    fonts = japanese_font()
+    assert Path(fonts[0]).name == "ipaexg.ttf" and rcParams["font.family"][0] == "IPAexGothic"
+    assert Path(font_manager.findfont("IPAexGothic", fallback_to_default=False)).name == "ipaexg.ttf"
+    drawn = pd.read_csv("plots/errors/words.csv")["group"].tolist()
+    drawn += pd.read_csv("plots/errors/by_length.csv")["group"].tolist()
+    assert any(PLANTED in g for g in drawn)
+    assert missing_glyphs(fonts, drawn) == set()
+    japanese = [w for w in pd.read_csv("plots/errors/words.csv")["word"]]
+    assert missing_glyphs(fonts[:1], japanese) == set()  # IPAexGothic alone draws the words
+    assert PLANTED[0] in missing_glyphs(fonts[1:], japanese)  # matplotlib's default font would not

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ja_sentiment.batching import token_batches
 from ja_sentiment.hardware import native_bf16
-from ja_sentiment.inference import classify, inference_precision, token_batches
+from ja_sentiment.inference import classify, inference_precision
 from ja_sentiment.models import load_text_classifier
 from ja_sentiment.tools import standins
 
