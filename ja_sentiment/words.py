@@ -72,8 +72,8 @@ def evidence(sets: Sequence[frozenset[str]], event: Sequence[bool], min_count: i
         rows.append({"word": word, "sentences": with_word, "errors": hits, "error_rate": hits / with_word,
                      "rest_rate": rest_hits / rest, "odds_ratio": float(odds), "p": float(p)})
     if not rows:  # typed, so that selecting rows by `significant` still works on it
-        return pd.DataFrame({c: pd.Series(dtype=bool if c == "significant" else object if c == "word" else float)
-                             for c in WORD_COLUMNS})
+        types = {"word": object, "significant": bool}
+        return pd.DataFrame({c: pd.Series(dtype=types.get(c, float)) for c in WORD_COLUMNS})
     table = pd.DataFrame(rows)
     table["q"] = multipletests(table["p"].to_numpy(), method="fdr_bh")[1]
     table["significant"] = table["q"] < fdr

@@ -118,6 +118,46 @@ def test_error_report_lists_exactly_the_mispredicted_rows(repo):
     assert "tiny/bert" in report or "models/finetuned" in report
 
 
+def test_error_analysis_explains_the_fine_tuned_models_errors(repo):
+    """Level 3 on the real corpus: findings before possible causes, every test error with its
+    neighbours, every training row ranked, attributions of the 10 most confident test errors."""
+    report = (repo / "reports/error_analysis.md").read_text()
+    sections = [line for line in report.splitlines() if line.startswith("## ")]
+    assert sections[:2] == ["## Findings", "## Possible causes"]
+    first = r"^- \*\*F1\*\* \(train\)\. Sentences without unanimous annotator agreement"
+    assert re.search(first, report, re.M)
+    errors = pd.read_csv(repo / "reports/errors.csv", dtype={"id": str})
+    test_errors = errors[errors["split"] == "test"]
+    near = pd.read_csv(repo / "reports/error_neighbours.csv", dtype={"id": str})
+    assert set(near["id"]) == set(test_errors["id"]) and len(near) == 5 * len(test_errors)
+    ranking = pd.read_csv(repo / "reports/label_issues.csv")
+    assert len(ranking) == 3888 and ranking["self_confidence"].is_monotonic_increasing
+    scores = pd.read_csv(repo / "reports/error_attributions.csv", dtype={"id": str})
+    top = test_errors.sort_values("confidence", ascending=False, kind="stable").head(10)
+    assert list(dict.fromkeys(scores["id"])) == top["id"].tolist()
+    for _, one in scores.groupby("id"):  # integrated gradients: the scores share out the change
+        assert abs(one["score"].sum() - one["change"].iloc[0]) <= abs(one["delta"].iloc[0]) + 1e-4
+    assert (repo / "plots/errors/words.png").stat().st_size > 5000
+
+
+def test_neighbours_by_the_fine_tuned_models_sentence_vectors(repo, tmp_path):
+    """`error_analysis.similarity: model`, run on this run's outputs in a scratch directory."""
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["error_analysis"].update(similarity="model", attributions=0)
+    (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
+    for path in ("data", "predictions", "models"):
+        (tmp_path / path).symlink_to(repo / path)
+    proc = subprocess.run([sys.executable, "-m", "stages.error_analysis"], cwd=tmp_path, capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": str(repo)})
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    near = pd.read_csv(tmp_path / "reports/error_neighbours.csv")
+    tfidf = pd.read_csv(repo / "reports/error_neighbours.csv")
+    assert len(near) == len(tfidf) and near["similarity"].between(-1.0001, 1.0001).all()
+    assert (near.groupby("id")["similarity"].diff().dropna() <= 1e-6).all()  # nearest first
+    assert not near["neighbour_id"].equals(tfidf["neighbour_id"])  # another similarity, other neighbours
+    assert "mean-pooled sentence vectors" in (tmp_path / "reports/error_analysis.md").read_text()
+
+
 def test_summary_answers_the_report_items(repo):
     summary = (repo / "reports/summary.md").read_text()
     for needle in ("tiny/sentiment", "tiny/bert", "| finetuned | test |", "Test classification report",
