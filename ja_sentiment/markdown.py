@@ -1,4 +1,5 @@
-"""Markdown pieces the reports share: a number with its interval, and paired-comparison rows."""
+"""Markdown pieces the reports share: a number with its interval, paired-comparison rows, and how a
+report names the model behind it (a stand-in marked as one)."""
 
 from __future__ import annotations
 
@@ -32,3 +33,15 @@ def paired_rows(label: str, result: dict, a_scores: dict, b_scores: dict) -> lis
                     f"{p_value(result['mcnemar_p'] if key == 'accuracy' else None)} | "
                     f"{result[f'{key}_verdict']} |")
     return rows
+
+
+STANDIN_NOTE = ("**Made with offline stand-ins, not the real models** (`standin: true` in the metrics): "
+                "randomly initialised models placed under the hub ids by `ja_sentiment.tools.standins` "
+                "(`make smoke`, tests). These numbers say nothing about the real models.")
+
+
+def commit_of(card: dict) -> str:
+    """The resolved commit as reports show it, with a stand-in's mark: `1a2b3c4` (stand-in)."""
+    commit = str(card.get("commit", "–"))
+    shown = f"`{commit[:12]}`" if len(commit) == 40 else f"`{commit}`"
+    return shown + (" (stand-in)" if card.get("standin") is True else "")

@@ -2,7 +2,8 @@
 
 Outputs: reports/errors.csv (one row per error), reports/error_analysis.md (tables of error counts
 and rates, then every error), metrics/error_analysis.json, and plots/errors/ (error rate by
-annotator agreement and by text length: PNG + CSV). Facts only: counts, rates and examples.
+annotator agreement and by text length: PNG + CSV). Facts only: counts, rates and examples. The report
+and the metrics name the model behind them: base model, revision, resolved commit, stand-in or not.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ import numpy as np
 import pandas as pd
 
 from ja_sentiment.data import PREDICTIONS_DIR, read_split, write_json
+from ja_sentiment.markdown import STANDIN_NOTE, commit_of
 from ja_sentiment.params import load_params
 from ja_sentiment.predictions import predictions_path, prob_columns, read_predictions
 
@@ -30,6 +32,7 @@ LEVELS = ("unanimous", "2-1", "three-way split")
 ERRORS_FILE = Path("reports/errors.csv")
 REPORT_FILE = Path("reports/error_analysis.md")
 METRICS_FILE = Path("metrics/error_analysis.json")
+MODEL_KEYS = ("model", "base_model", "revision", "commit", "standin", "train_precision")  # from meta.json
 PLOTS_DIR = Path("plots/errors")
 MD_SPECIAL = re.compile(r"[\\|*_`~<\[\]]")
 ERROR_COLUMNS = ["split", "id", "text", "gold", "pred", "confidence", "gold_prob", "agreement",
@@ -164,7 +167,8 @@ def main() -> None:
 
     shown = ["id", "text", "gold", "pred", "confidence", "gold_prob", "agreement_level", "length"]
     parts = [f"# Error analysis: fine-tuned model `{meta.get('model', MODEL)}`", "",
-             f"Base model `{meta.get('base_model')}`, revision `{meta.get('revision')}`.", "",
+             f"Base model `{meta.get('base_model')}`, revision `{meta.get('revision')}`, commit "
+             f"{commit_of(meta)}.", "", *([STANDIN_NOTE, ""] if meta.get("standin") is True else []),
              f"Splits: {', '.join(cfg.splits)}. An error is an example whose predicted label differs from "
              "the gold label. confidence = predicted probability of the predicted class; gold_prob = of "
              "the gold class. Rates = errors / examples in the group.",
@@ -181,13 +185,15 @@ def main() -> None:
         parts += ["", f"## {split}: all {len(part)} errors", "", markdown(part[shown])]
     REPORT_FILE.write_text("\n".join(parts) + "\n", encoding="utf-8")
 
-    metrics = {row.split: {"examples": int(row.examples), "errors": int(row.errors),
+    # The model first: which weights the numbers come from, and whether they are a stand-in's.
+    metrics: dict = {"model": {k: meta[k] for k in MODEL_KEYS if k in meta}}
+    metrics |= {row.split: {"examples": int(row.examples), "errors": int(row.errors),
                            "error_rate": json_rate(row.error_rate)} for row in by_split.itertuples()}
     for row in by_agreement.itertuples():
         metrics[row.split].setdefault("error_rate_by_agreement", {})[row.agreement_level] = json_rate(
             row.error_rate)
     write_json(METRICS_FILE, metrics)
-    summary = ", ".join(f"{s} {m['errors']}/{m['examples']}" for s, m in metrics.items())
+    summary = ", ".join(f"{s} {m['errors']}/{m['examples']}" for s, m in metrics.items() if s != "model")
     print(f"error_analysis: errors {summary}", file=sys.stderr)
 
 
