@@ -60,6 +60,10 @@ def main() -> None:
     set_seed(train.seed)  # before the model: the new classification head is randomly initialised
     tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
                                               trust_remote_code=False, model_max_length=train.max_length)
+    # transformers 5 keeps how the tokenizer was loaded (is_local; local_files_only, true under
+    # HF_HUB_OFFLINE) and writes it into the saved tokenizer_config.json: not a property of the model.
+    for key in ("is_local", "local_files_only"):
+        tokenizer.init_kwargs.pop(key, None)
     model = load_model(train, names)
     # The base model as loaded: hub id, revision and the commit it resolved to, stand-in or not.
     card = model_card(train.checkpoint, train.revision)

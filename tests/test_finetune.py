@@ -123,6 +123,8 @@ def test_trains_saves_a_pipeline_ready_model_and_logs_each_epoch(base_run):
     # A stand-in's snapshot loaded as a directory: that it is one, and that it is a stand-in.
     assert provenance["commit"] == "local directory" and provenance["standin"] is True
     assert provenance["precision"] == training.train_precision("auto")
+    saved = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert saved["model_max_length"] == 32 and not {"is_local", "local_files_only"} & set(saved)
     for name, column in [("train/loss", "loss"), ("dev/loss", "loss"), ("dev/accuracy", "accuracy"),
                          ("dev/macro_f1", "macro_f1")]:
         frame = tsv(base_run, name)
