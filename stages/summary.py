@@ -2,9 +2,10 @@
 
 Model names, revisions and the commits they resolved to (a run on offline stand-ins says so at the
 top); a side-by-side comparison with 95% intervals and ECE; the fine-tuned model against every other
-model on the same test rows (paired differences with intervals, McNemar p, verdicts); classification reports, confusion matrices and reliability diagrams; the learning
-curve (plots/learning_curve.png, drawn here from the DVCLive logs); the error-analysis headline
-numbers. Facts only: every verdict follows a stated rule.
+model on the same test rows (paired differences with intervals, McNemar p, verdicts); classification
+reports, confusion matrices and reliability diagrams; the learning curve (plots/learning_curve.png,
+drawn here from the DVCLive logs); the error-analysis headline numbers. Facts only: every verdict
+follows a stated rule.
 """
 
 from __future__ import annotations
