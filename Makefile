@@ -13,11 +13,13 @@ TORCH_SPEC ?= $(if $(HAS_GPU),torch>=2.4$(comma)<3,torch==2.13.0)
 TORCH_INDEX ?=
 comma := ,
 
-# Offline smoke run: the real pn.tsv from a local copy and tiny models built here.
+# Offline smoke run: the real pn.tsv from a local copy, and tiny stand-ins of the two hub models built
+# here into a Hugging Face cache of their own (HF_HOME=$(TINY)/hf, never the user's), where the default
+# params.yaml ids and revisions resolve to them offline.
 SHARED_PN ?= ../shared/data/jrte/pn.tsv
 TINY ?= build/tiny
-SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S baseline.model=$(TINY)/sentiment \
-  -S train.checkpoint=$(TINY)/bert -S train.epochs=3 -S train.learning_rate=5e-4 \
+SMOKE_ENV := HF_HOME=$(abspath $(TINY)/hf) HF_HUB_OFFLINE=1
+SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
 .PHONY: help setup repro test test-fast smoke exps seeds report bench lint clean-venv
@@ -46,9 +48,9 @@ test-fast: setup  ## the test suite without the slow tests (DVC runs, training, 
 
 # Leaves the smoke overrides in params.yaml, so params and results in the workspace agree;
 # `git checkout params.yaml dvc.lock` goes back.
-smoke: setup  ## offline end-to-end run on tiny local models (results in metrics/, plots/, reports/)
+smoke: setup  ## offline end-to-end run on tiny stand-ins under the hub ids (results marked standin)
 	python -m ja_sentiment.tools.standins --data $(SHARED_PN) --out $(TINY)
-	dvc exp run $(SMOKE_SET)
+	$(SMOKE_ENV) dvc exp run $(SMOKE_SET)
 	@echo "smoke: params.yaml holds the smoke overrides now; 'git checkout params.yaml dvc.lock' undoes them"
 
 # `dvc exp show` limited to the params and metrics that matter for the study.

@@ -33,7 +33,7 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
     )
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from ja_sentiment.training import load_model, make_loss, mixed_precision, to_dataset, training_args
+    from ja_sentiment.training import load_model, make_loss, to_dataset, train_precision, training_args
 
     # The schema's defaults are params.yaml's committed values; params.yaml itself is not read, as a
     # `dvc exp run -S ...` in the same workspace may have rewritten it for the time being.
@@ -65,7 +65,7 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
                                                   trust_remote_code=False, model_max_length=train.max_length)
         model = load_model(train, LABELS)
         dataset = to_dataset(frame, tokenizer, train.max_length, train.soft_labels)
-        args = training_args(train, mixed_precision(train.precision))
+        args = training_args(train, train_precision(train.precision))
         return model, tokenizer, dataset, args, {"compute_loss_func": make_loss(len(LABELS), None,
                                                                                 train.label_smoothing)}
 
@@ -111,7 +111,8 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
                 f"({wall:.1f}s, CPU share {share(cpu, wall)})")
             gc.collect()
 
-    out: dict = {"torch_threads": threads(), "precision": "fp32", "rounds": rounds,
+    # The project path trains in its default precision (train.precision auto: bf16 where native).
+    out: dict = {"torch_threads": threads(), "precision": train_precision(train.precision), "rounds": rounds,
                  "learning_rate": train.learning_rate}
     for name, (_, steps) in setups.items():
         first = runs[name][0]

@@ -1,4 +1,5 @@
-"""Markdown pieces the reports share: a number with its interval, and paired-comparison rows."""
+"""Markdown pieces the reports share: tables, a number with its interval, paired-comparison rows,
+and how a report names the commit of the model behind it (a stand-in marked as one)."""
 
 from __future__ import annotations
 
@@ -62,3 +63,10 @@ def table(frame: pd.DataFrame) -> str:
     for row in frame.astype(object).itertuples(index=False):
         lines.append("| " + " | ".join(cell(v) for v in row) + " |")
     return "\n".join(lines)
+
+
+def commit_of(card: dict) -> str:
+    """The resolved commit as reports show it, with a stand-in's mark: `1a2b3c4` (stand-in)."""
+    commit = str(card.get("commit", "–"))
+    shown = f"`{commit[:12]}`" if len(commit) == 40 else f"`{commit}`"
+    return shown + (" (stand-in)" if card.get("standin") is True else "")

@@ -13,6 +13,10 @@ ROOT = Path(__file__).resolve().parent.parent
 DEFAULT_MAX_LENGTH = 128
 PROVENANCE = "provenance.json"
 WEIGHT_FILES = ("model.safetensors", "pytorch_model.bin")
+LOCAL = "local directory"  # revision and commit of a model loaded from a directory
+# A file that no hub repo has: tools/standins.py writes it into every stand-in it builds, and results
+# made with such a model say `standin: true`.
+STANDIN_MARKER = "standin.json"
 
 
 def calibration_file(model_dir: Path) -> Path:
@@ -27,11 +31,23 @@ class ProvenanceError(SystemExit):
     """The fine-tuned model's provenance record is missing or incomplete; the message names the file."""
 
 
-def model_card(model: str, revision: str) -> dict[str, str]:
-    """How metrics files name the model behind them: hub id or path, and revision."""
-    local = Path(model).is_dir()
-    return {"model": str(Path(model).resolve().relative_to(ROOT)) if local and _under_root(model)
-            else model, "revision": "local directory" if local else revision}
+def model_card(model: str, revision: str) -> dict[str, str | bool]:
+    """How metrics files name a model: hub id or path, revision, the commit the revision resolved to
+    (for a hub id: the snapshot of the local Hugging Face cache that loading it used; for a local
+    directory: that it is one), and whether it is an offline stand-in (STANDIN_MARKER in its files).
+    Call it after the model has been loaded: the cache then holds the snapshot."""
+    if Path(model).is_dir():
+        return {"model": str(Path(model).resolve().relative_to(ROOT)) if _under_root(model) else model,
+                "revision": LOCAL, "commit": LOCAL, "standin": (Path(model) / STANDIN_MARKER).is_file()}
+    from huggingface_hub import try_to_load_from_cache
+
+    found = try_to_load_from_cache(model, "config.json", revision=revision)
+    if not isinstance(found, str):
+        raise ProvenanceError(f"{model}: revision {revision!r} is not in the Hugging Face cache after "
+                              "loading it, so the commit behind the results cannot be named")
+    snapshot = Path(found).parent  # models--org--name/snapshots/<commit>/
+    return {"model": model, "revision": revision, "commit": snapshot.name,
+            "standin": (snapshot / STANDIN_MARKER).is_file()}
 
 
 def _under_root(path: str) -> bool:

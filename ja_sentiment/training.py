@@ -19,6 +19,7 @@ from sklearn.metrics import accuracy_score
 from transformers import AutoModelForSequenceClassification, TrainerCallback, TrainingArguments
 
 from ja_sentiment.checkpoints import CHECKPOINTS
+from ja_sentiment.hardware import native_bf16
 from ja_sentiment.metrics import macro_f1
 from ja_sentiment.params import ParamsError, TrainParams
 
@@ -26,16 +27,21 @@ LIVE_DIR = "dvclive"
 LIVE_KEYS = ("train/loss", "dev/loss", "dev/accuracy", "dev/macro_f1")
 
 
-def mixed_precision(precision: str) -> dict[str, bool]:
-    """TrainingArguments' bf16/fp16 flags; explicit half precision needs a GPU that has it."""
+def train_precision(precision: str) -> str:
+    """The precision the finetune stage trains in. auto: bf16 autocast where bf16 is native (the check
+    inference uses: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX), fp16 on an older CUDA GPU,
+    fp32 elsewhere. bf16 asked for explicitly also runs on a CPU without it (emulated: slow); fp16 and a
+    GPU without bf16 support are errors, before any work."""
     cuda = torch.cuda.is_available()
-    bf16_ok = cuda and torch.cuda.is_bf16_supported()
+    device = "cuda" if cuda else "cpu"
     if precision == "auto":
-        return {"bf16": bf16_ok, "fp16": cuda and not bf16_ok}
-    if precision in ("bf16", "fp16") and not (bf16_ok if precision == "bf16" else cuda):
-        raise ParamsError(f"train.precision: {precision} needs a CUDA GPU that supports it and none is "
-                          "visible; use auto or fp32")
-    return {"bf16": precision == "bf16", "fp16": precision == "fp16"}
+        return "bf16" if native_bf16(device) else "fp16" if cuda else "fp32"
+    if precision == "fp16" and not cuda:
+        raise ParamsError("train.precision: fp16 needs a CUDA GPU and none is visible; use auto, bf16 or "
+                          "fp32")
+    if precision == "bf16" and cuda and not native_bf16(device):
+        raise ParamsError("train.precision: bf16 is not supported by this CUDA GPU; use auto, fp16 or fp32")
+    return precision
 
 
 def distributed_cpu() -> bool:
@@ -161,9 +167,12 @@ class LiveCallback(TrainerCallback):
         self._sync(state)
 
 
-def training_args(train: TrainParams, precision: dict[str, bool]) -> TrainingArguments:
-    """The Trainer's settings. Creating them joins the process group when launched by torchrun."""
+def training_args(train: TrainParams, precision: str) -> TrainingArguments:
+    """The Trainer's settings for a precision of `train_precision`. Creating them joins the process group
+    when launched by torchrun."""
     cpu_ddp = distributed_cpu()
+    # bf16 without CUDA: the Trainer wants use_cpu, then Accelerate autocasts on the CPU.
+    cpu_bf16 = precision == "bf16" and not torch.cuda.is_available()
     return TrainingArguments(
         output_dir=str(CHECKPOINTS), num_train_epochs=train.epochs, learning_rate=train.learning_rate,
         per_device_train_batch_size=train.batch_size, per_device_eval_batch_size=train.eval_batch_size,
@@ -176,5 +185,5 @@ def training_args(train: TrainParams, precision: dict[str, bool]) -> TrainingArg
         train_sampling_strategy="group_by_length",  # 4.x group_by_length=True
         seed=train.seed, data_seed=train.seed,  # full_determinism only matters on GPU (and slows it)
         dataloader_pin_memory=torch.cuda.is_available(),
-        use_cpu=cpu_ddp, ddp_backend="gloo" if cpu_ddp else None,  # None: Accelerate's choice (nccl)
-        report_to=train.report_to, disable_tqdm=False, **precision)
+        use_cpu=cpu_ddp or cpu_bf16, ddp_backend="gloo" if cpu_ddp else None,  # None: Accelerate's (nccl)
+        report_to=train.report_to, disable_tqdm=False, bf16=precision == "bf16", fp16=precision == "fp16")

@@ -39,7 +39,7 @@ from ja_sentiment.error_tables import (
     rates,
 )
 from ja_sentiment.label_issues import majority_status, out_of_fold_probs, rank
-from ja_sentiment.markdown import table
+from ja_sentiment.markdown import commit_of, table
 from ja_sentiment.neighbours import model_vectors, nearest, neighbour_table, neighbour_votes, tfidf_vectors
 from ja_sentiment.params import ErrorAnalysisParams, Params, load_params
 from ja_sentiment.plotting import japanese_font
@@ -57,6 +57,7 @@ NEIGHBOURS_FILE = REPORTS / "error_neighbours.csv"
 LABEL_ISSUES_FILE = REPORTS / "label_issues.csv"
 ATTRIBUTIONS_FILE = REPORTS / "error_attributions.csv"
 METRICS_FILE = Path("metrics/error_analysis.json")
+MODEL_KEYS = ("model", "base_model", "revision", "commit", "standin", "train_precision")  # from meta.json
 PLOTS_DIR = Path("plots/errors")
 ERROR_COLUMNS = [
     "split",
@@ -450,8 +451,9 @@ def main() -> None:
     parts = [
         f"# {t('ea_title', model=meta.get('model', MODEL))}",
         "",
-        t("ea_base", base=meta.get("base_model"), revision=meta.get("revision")),
+        t("ea_base", base=meta.get("base_model"), revision=meta.get("revision"), commit=commit_of(meta)),
         "",
+        *([t("standin_note"), ""] if meta.get("standin") is True else []),
         t("ea_intro", splits=", ".join(cfg.splits), alpha=cfg.alpha),
         "",
         *fnd.render(t, found, possible),
@@ -500,7 +502,9 @@ def main() -> None:
         parts += ["", f"## {t('ea_all_errors', split=split, n=len(part))}", "", table(part[SHOWN])]
     REPORT_FILE.write_text("\n".join(parts) + "\n", encoding="utf-8")
 
-    metrics = {
+    # The model first: which weights the numbers come from, and whether they are a stand-in's.
+    metrics: dict = {"model": {k: meta[k] for k in MODEL_KEYS if k in meta}}
+    metrics |= {
         row.split: {
             "examples": int(row.examples),
             "errors": int(row.errors),

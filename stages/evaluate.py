@@ -48,6 +48,11 @@ REPORTS_DIR = Path("reports/classification")
 CONFUSION_DIR = Path("plots/confusion")
 CALIBRATION_DIR = Path("plots/calibration")
 TEST_ROWS_DIR = Path("reports/test_predictions")  # small, git-tracked: what `make report` pairs
+# From the fine-tuned model's provenance: the base model's resolved commit, whether it is a stand-in,
+# and the precision it was trained in (`precision` in meta.json is the one evaluate ran inference in).
+BASE_KEYS = {"commit": "commit", "standin": "standin", "train_precision": "precision"}
+# What metrics/evaluate.json says about each model (from its predictions' meta.json).
+MODEL_KEYS = ("model", "base_model", "revision", "commit", "standin", "precision", "train_precision")
 
 
 class EvaluateError(SystemExit):
@@ -99,8 +104,8 @@ def predict_finetuned(names: Sequence[str], cfg: EvaluateParams) -> None:
     for split, frame in frames.items():
         write_predictions(out_dir / f"{split}.csv", frame, probs[split], probs[split].argmax(axis=1), names)
     meta = {"model": MODEL_DIR.as_posix(), "base_model": str(prov["base_model"]),
-            "revision": str(prov["revision"]), "max_length": max_length, "precision": precision,
-            "temperature": temperature, **before}
+            "revision": str(prov["revision"]), **{k: prov[v] for k, v in BASE_KEYS.items() if v in prov},
+            "max_length": max_length, "precision": precision, "temperature": temperature, **before}
     if "best_epoch" in prov:
         meta["best_epoch"] = prov["best_epoch"]
     write_json(out_dir / "meta.json", meta)
@@ -230,8 +235,8 @@ def evaluate_all(names: Sequence[str], cfg: EvaluateParams | None = None) -> dic
             what = meta_file if meta_file.parent.is_dir() else meta_file.parent
             raise EvaluateError(f"evaluate: {what} is missing; run the stage that predicts {model}")
         meta = json.loads(meta_file.read_text(encoding="utf-8"))
-        metrics["models"][model] = {k: str(v) for k, v in meta.items() if k in ("model", "base_model",
-                                                                                "revision", "precision")}
+        metrics["models"][model] = {k: v if isinstance(v, bool) else str(v) for k, v in meta.items()
+                                    if k in MODEL_KEYS}
         for split in splits:
             pred = load_scored(model, split, names)
             if pred is None:
@@ -260,6 +265,8 @@ def evaluate_all(names: Sequence[str], cfg: EvaluateParams | None = None) -> dic
             raise EvaluateError(f"evaluate: {meta_file.parent} holds none of the splits {splits}")
         if "temperature" in meta:
             metrics[model]["temperature"] = meta["temperature"]
+    # One flag for the whole file: a result made with any offline stand-in is no real result.
+    metrics["standin"] = any(card.get("standin") is True for card in metrics["models"].values())
     metrics["comparisons"] = compare(on_test, names, cfg)
     metrics["bootstrap"] = {"resamples": cfg.bootstrap_resamples, "seed": cfg.bootstrap_seed,
                             "confidence": CONFIDENCE, "method": "percentile"}

@@ -38,9 +38,9 @@ from ja_sentiment.training import (
     freeze,
     load_model,
     make_loss,
-    mixed_precision,
     stop_with_launcher,
     to_dataset,
+    train_precision,
     training_args,
 )
 
@@ -48,7 +48,7 @@ from ja_sentiment.training import (
 def main() -> None:
     params = load_params()
     train, names = params.train, params.preprocess.label_names
-    precision = mixed_precision(train.precision)  # params errors before any heavy work
+    precision = train_precision(train.precision)  # params errors before any heavy work
     if train.early_stopping_patience >= train.epochs:
         raise ParamsError(f"train.early_stopping_patience: {train.early_stopping_patience} can never stop "
                           f"a run of train.epochs={train.epochs}; use 0 (off) or fewer epochs")
@@ -60,7 +60,15 @@ def main() -> None:
     set_seed(train.seed)  # before the model: the new classification head is randomly initialised
     tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
                                               trust_remote_code=False, model_max_length=train.max_length)
+    # transformers 5 keeps how the tokenizer was loaded (is_local; local_files_only, true under
+    # HF_HUB_OFFLINE) and writes it into the saved tokenizer_config.json: not a property of the model.
+    for key in ("is_local", "local_files_only"):
+        tokenizer.init_kwargs.pop(key, None)
     model = load_model(train, names)
+    # The base model as loaded: hub id, revision and the commit it resolved to, stand-in or not.
+    card = model_card(train.checkpoint, train.revision)
+    base = {"base_model": card["model"], "revision": card["revision"], "commit": card["commit"],
+            "standin": card["standin"], "precision": precision}
     freeze(model, train.freeze_layers)
     frames = {split: read_split(split) for split in ("train", "dev")}
     weights = None
@@ -87,7 +95,7 @@ def main() -> None:
     best = next(r for r in rows if r["step"] == trainer.state.best_global_step)
     if main_process:
         # metrics.json: the best epoch's row (the model that is kept), not the last epoch's.
-        live.summary = {"train": {"loss": best["train/loss"]},
+        live.summary = {**base, "train": {"loss": best["train/loss"]},
                         "dev": {k.split("/")[1]: best[k] for k in LIVE_KEYS[1:]},
                         "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],
                         "train_runtime_s": result.metrics["train_runtime"],  # this call's only, if resumed
@@ -99,13 +107,12 @@ def main() -> None:
     trainer.save_model(str(MODEL_DIR))  # best epoch's weights (load_best_model_at_end); main process writes
     if main_process:
         tokenizer.save_pretrained(str(MODEL_DIR))
-        card = model_card(train.checkpoint, train.revision)
-        write_json(MODEL_DIR / PROVENANCE, {
-            "base_model": card["model"], "revision": card["revision"], "best_epoch": best["epoch"],
-            "dev_macro_f1": best["dev/macro_f1"], "params": train.model_dump()})
+        write_json(MODEL_DIR / PROVENANCE, {**base, "best_epoch": best["epoch"], "dev_macro_f1":
+                                            best["dev/macro_f1"], "params": train.model_dump()})
         remove_checkpoints()
         print(f"best epoch {best['epoch']}/{rows[-1]['epoch']}: dev macro-F1 {best['dev/macro_f1']:.4f}, "
-              f"accuracy {best['dev/accuracy']:.4f} -> {MODEL_DIR}")
+              f"accuracy {best['dev/accuracy']:.4f} ({precision}; base {card['model']} at {card['commit']}"
+              f"{', a stand-in' if card['standin'] else ''}) -> {MODEL_DIR}")
     state.wait_for_everyone()
     if state.use_distributed:
         state.destroy_process_group()

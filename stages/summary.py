@@ -1,6 +1,7 @@
 """Stage `summary`: reports/summary.md answers the study's report items from the pipeline's outputs.
 
-Model names and revisions; a side-by-side comparison with 95% intervals and ECE; the fine-tuned
+Model names, revisions and the commits they resolved to (a run on offline stand-ins says so at the
+top); a side-by-side comparison with 95% intervals and ECE; the fine-tuned
 model against every other model on the same test rows (paired differences with intervals, McNemar
 p, verdicts); classification reports, confusion matrices and reliability diagrams; the learning
 curve (plots/learning_curve.png, drawn here from the DVCLive logs); the error-analysis headline
@@ -18,7 +19,7 @@ import pandas as pd
 from matplotlib.ticker import MaxNLocator
 
 from ja_sentiment.data import PREDICTIONS_DIR, read_json
-from ja_sentiment.markdown import interval, paired_rows
+from ja_sentiment.markdown import commit_of, interval, paired_rows
 from ja_sentiment.params import load_params
 from ja_sentiment.plotting import japanese_font
 from ja_sentiment.report_text import Text
@@ -83,7 +84,10 @@ def model_section(t: Text, model: str, card: dict) -> list[str]:
     meta = read_json(PREDICTIONS_DIR / model / "meta.json")
     lines = [f"### {t(f'title_{model}')}", "", t("sm_model", model=card.get("model"))
              + (t("sm_base", base=card["base_model"]) if "base_model" in card else "")
-             + t("sm_revision", revision=card.get("revision"))]
+             + t("sm_revision", revision=card.get("revision"))
+             + (t("commit", commit=commit_of(card)) if "commit" in card else "")
+             + (t("trained_in", precision=card["train_precision"]) if "train_precision" in card else "")
+             + t("sentence_end")]
     if meta.get("threshold") is not None:
         lines.append(t("sm_threshold", threshold=meta["threshold"], band=meta.get("neutral_band")))
     if "best_epoch" in meta:
@@ -97,7 +101,7 @@ def model_section(t: Text, model: str, card: dict) -> list[str]:
 def error_headline(t: Text, errors: dict) -> list[str]:
     lines = [t("sm_errors_header"), "|---|---|---|---|---|---|---|"]
     for split, e in errors.items():
-        if "examples" not in e:
+        if "examples" not in e:  # "model": which model the numbers come from, not a split
             continue
         by = e.get("error_rate_by_agreement", {})
         cells = [by.get(k) for k in ("unanimous", "2-1", "three-way split")]
@@ -113,8 +117,11 @@ def main() -> None:
     curve = learning_curve()
     plot_curve(t, curve)
     lines = [f"# {t('sm_title')}", "", t("sm_intro"), "",
-             f"## {t('sm_models')}", "", t("sm_models_header"), "|---|---|---|"]
-    lines += [f"| {m} | `{c.get('model')}` | `{c.get('revision')}` |" for m, c in metrics["models"].items()]
+             *([t("standin_note"), ""] if metrics.get("standin") is True else []),
+             f"## {t('sm_models')}", "", t("sm_models_header"), "|---|---|---|---|"]
+    lines += [f"| {m} | `{c.get('model')}`" + (f" (base `{c['base_model']}`)" if "base_model" in c else "")
+              + f" | `{c.get('revision')}` | {commit_of(c) if 'commit' in c else '–'} |"
+              for m, c in metrics["models"].items()]
     lines += ["", f"## {t('sm_comparison')}", "", *comparison(t, metrics), ""]
     lines += [f"## {t('sm_paired')}", "", *paired(t, metrics), ""]
     lines += [f"## {t('sm_reports')}", ""]

@@ -1,5 +1,7 @@
 """End to end, offline: `dvc repro` of the whole pipeline in a temporary git copy of the project,
-on the real pn.tsv (local copy) and tiny models built here, then DVC experiments on top of it."""
+on the real pn.tsv (local copy) and tiny hub-shaped stand-ins built here into a Hugging Face cache of
+their own, reached through the default params.yaml ids (HF_HOME there, HF_HUB_OFFLINE=1); then DVC
+experiments on top of it."""
 
 from __future__ import annotations
 
@@ -17,18 +19,22 @@ import pytest
 import yaml
 
 from ja_sentiment.corpus import read_rows
+from ja_sentiment.inference import inference_precision
 from ja_sentiment.tools import standins
+from ja_sentiment.training import train_precision
 from tests.conftest import SHARED_PN, copy_project
 
 pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
 
 BIN = str(Path(sys.executable).parent)
+HF_ENV: dict[str, str] = {"HF_HUB_OFFLINE": "1"}  # plus HF_HOME, set by the `repo` fixture
 MODELS = ("baseline_plain", "baseline_band", "tfidf", "finetuned")
+COMMITS: dict[str, str] = {}  # the stand-ins' snapshot commits, set by the `repo` fixture
 NAMES = {"negative", "neutral", "positive"}
 
 
 def run(repo: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, "PATH": BIN + os.pathsep + os.environ["PATH"]}
+    env = {**os.environ, **HF_ENV, "PATH": BIN + os.pathsep + os.environ["PATH"]}
     proc = subprocess.run(list(cmd), cwd=repo, env=env, capture_output=True, text=True)
     if check:
         assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
@@ -48,12 +54,14 @@ def repo(tmp_path_factory) -> Path:
     rows = read_rows(SHARED_PN)
     # Absolute paths outside the repo: queued experiments run in their own temporary copies.
     tiny = standins.build(rows.loc[rows["usage"] == "train", "text"].tolist(), base / "tiny",
-                             vocab_size=2000)
+                          vocab_size=2000)
+    HF_ENV["HF_HOME"] = str(tiny["hf_home"])
+    COMMITS.update(sentiment=tiny["sentiment"].name, bert=tiny["bert"].name)
     repo = copy_project(base / "project")
     params = yaml.safe_load((repo / "params.yaml").read_text())
     params["data"]["url"] = str(SHARED_PN)
-    params["baseline"]["model"] = str(tiny["sentiment"])
-    params["train"].update(checkpoint=str(tiny["bert"]), epochs=2, learning_rate=5e-4, max_length=64)
+    # The model ids and revisions stay params.yaml's defaults: they resolve to the stand-ins' commits.
+    params["train"].update(epochs=2, learning_rate=5e-4, max_length=64)
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
     run(repo, "dvc", "repro")
     return repo
@@ -80,14 +88,32 @@ def test_metrics_name_every_model_and_are_in_range(repo):
         versus = evaluate["comparisons"][f"finetuned_vs_{other}"]
         assert versus["n"] == 553 and 0.0 <= versus["mcnemar_p"] <= 1.0
         assert versus["accuracy_diff_ci_low"] <= versus["accuracy_diff"] <= versus["accuracy_diff_ci_high"]
-    # Each metrics file says which models made it: here the tiny local ones, never a hub id.
-    assert evaluate["models"]["baseline_plain"]["model"].endswith("tiny/sentiment")
-    assert evaluate["models"]["finetuned"]["base_model"].endswith("tiny/bert")
-    assert evaluate["models"]["finetuned"]["revision"] == "local directory"
+    # Each metrics file names the models behind it: the default hub ids, the commits their revision
+    # resolved to (the stand-ins' snapshots), and that they are stand-ins.
+    assert evaluate["standin"] is True
+    for model in ("baseline_plain", "baseline_band"):
+        assert evaluate["models"][model] == {"model": standins.SENTIMENT_ID, "revision": "main",
+                                             "commit": COMMITS["sentiment"], "standin": True}
+    finetuned = evaluate["models"]["finetuned"]
+    assert {k: finetuned[k] for k in ("base_model", "revision", "commit", "standin")} == {
+        "base_model": standins.BERT_ID, "revision": "main", "commit": COMMITS["bert"], "standin": True}
+    # auto on both sides: bf16 where this machine computes it natively, else fp32 (fp16 on an older GPU).
+    assert (finetuned["train_precision"], finetuned["precision"]) == (train_precision("auto"),
+                                                                      inference_precision("auto", "cpu"))
+    provenance = json.loads((repo / "models/finetuned/provenance.json").read_text())
+    assert (provenance["commit"], provenance["standin"], provenance["precision"]) == (
+        COMMITS["bert"], True, finetuned["train_precision"])
+    errors = metrics(repo)["metrics/error_analysis.json"]
+    assert errors["model"]["commit"] == COMMITS["bert"] and errors["model"]["standin"] is True
     # TF-IDF is a real classifier even offline: well above the majority-class rate (336/553).
     assert evaluate["tfidf"]["test"]["accuracy"] > 0.75
     live = metrics(repo)["dvclive/metrics.json"]
     assert live["epochs_run"] == 2 and 1 <= live["best_epoch"] <= 2
+    assert (live["base_model"], live["commit"], live["standin"], live["precision"]) == (
+        standins.BERT_ID, COMMITS["bert"], True, train_precision("auto"))
+    # The saved model is a classifier now, whatever the checkpoint's architecture was.
+    saved = json.loads((repo / "models/finetuned/config.json").read_text())
+    assert saved["architectures"] == ["BertForSequenceClassification"]
 
 
 def test_confusion_data_cover_the_test_split(repo):
@@ -115,7 +141,8 @@ def test_error_report_lists_exactly_the_mispredicted_rows(repo):
         wrong = set(pred.loc[pred["gold"] != pred["pred"], "id"])
         assert set(errors.loc[errors["split"] == split, "id"]) == wrong
         assert all(i in report for i in wrong)
-    assert "tiny/bert" in report or "models/finetuned" in report
+    assert f"revision `main`, commit `{COMMITS['bert'][:12]}` (stand-in)" in report
+    assert "Made with offline stand-ins" in report
 
 
 def test_error_analysis_explains_the_fine_tuned_models_errors(repo):
@@ -160,7 +187,11 @@ def test_neighbours_by_the_fine_tuned_models_sentence_vectors(repo, tmp_path):
 
 def test_summary_answers_the_report_items(repo):
     summary = (repo / "reports/summary.md").read_text()
-    for needle in ("tiny/sentiment", "tiny/bert", "| finetuned | test |", "Test classification report",
+    assert summary.index("Made with offline stand-ins") < summary.index("## Models")
+    for needle in (f"| baseline_plain | `{standins.SENTIMENT_ID}` | `main` | "
+                   f"`{COMMITS['sentiment'][:12]}` (stand-in) |",
+                   f"(base `{standins.BERT_ID}`) | `main` | `{COMMITS['bert'][:12]}` (stand-in) |",
+                   "| finetuned | test |", "Test classification report",
                    "## Is the fine-tuned model better? Paired comparison on the test rows",
                    "| tfidf | macro-F1 |",
                    "../plots/calibration/finetuned_test.png",

@@ -58,8 +58,10 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         preds[[f"p_{n}" for n in NAMES]] = [r[5] for r in rows]
         Path("predictions/finetuned").mkdir(parents=True, exist_ok=True)
         preds.to_csv(f"predictions/finetuned/{split}.csv", index=False)
-    write_json(Path("predictions/finetuned/meta.json"), {"model": "models/finetuned",
-                                                          "base_model": "tohoku/bert", "revision": "main"})
+    write_json(Path("predictions/finetuned/meta.json"), {
+        "model": "models/finetuned", "base_model": "tohoku/bert", "revision": "main",
+        "commit": "0123456789" * 4, "standin": True, "train_precision": "fp32", "precision": "fp32",
+        "max_length": 32})
     return tmp_path
 
 
@@ -107,6 +109,9 @@ def test_errors_tables_and_metrics(workdir: Path) -> None:
     assert Path("plots/errors/by_length.png").stat().st_size > 0
 
     metrics = json.loads(Path("metrics/error_analysis.json").read_text())
+    # The weights behind the numbers: the base model's resolved commit, and that it is a stand-in.
+    assert metrics["model"] == {"model": "models/finetuned", "base_model": "tohoku/bert", "revision": "main",
+                                "commit": "0123456789" * 4, "standin": True, "train_precision": "fp32"}
     keys = ("examples", "errors", "error_rate", "error_rate_by_agreement")
     assert {k: metrics["train"][k] for k in keys} == {
         "examples": 6, "errors": 3, "error_rate": 0.5, "error_rate_by_agreement": {
@@ -116,6 +121,8 @@ def test_errors_tables_and_metrics(workdir: Path) -> None:
 
     report = Path("reports/error_analysis.md").read_text()
     assert report.startswith("# Error analysis: fine-tuned model `models/finetuned`")
+    assert "revision `main`, commit `012345678901` (stand-in)." in report
+    assert "**Made with offline stand-ins, not the real models**" in report
     assert set(section_ids(report, "train: all 3 errors")) == ERRORS["train"]
     assert section_ids(report, "test: all 1 errors") == ["s2"]
     assert section_ids(report, "train: the 2 highest-confidence errors") == ["t5", "t3"]

@@ -50,7 +50,8 @@ def write_preds(model: str, split: str, pred: list[str]) -> None:
     out = Path("predictions") / model
     out.mkdir(parents=True, exist_ok=True)
     frame.to_csv(out / f"{split}.csv", index=False)
-    write_json(out / "meta.json", {"model": f"hub/{model}", "revision": "abc123", "threshold": None})
+    card = {"commit": "c" * 40, "standin": model == "baseline_plain"} if model.startswith("baseline") else {}
+    write_json(out / "meta.json", {"model": f"hub/{model}", "revision": "abc123", "threshold": None, **card})
 
 
 @pytest.fixture
@@ -99,7 +100,10 @@ def test_metrics_match_hand_computed(workdir: Path) -> None:
     # Baselines are scored on dev/test only; trained models on train too.
     assert set(metrics["baseline_band"]) == {"dev", "test"}
     assert set(metrics["tfidf"]) == set(metrics["finetuned"]) == {"train", "dev", "test"}
-    assert metrics["models"]["baseline_plain"] == {"model": "hub/baseline_plain", "revision": "abc123"}
+    assert metrics["models"]["baseline_plain"] == {"model": "hub/baseline_plain", "revision": "abc123",
+                                                   "commit": "c" * 40, "standin": True}
+    assert metrics["models"]["tfidf"] == {"model": "hub/tfidf", "revision": "abc123"}
+    assert metrics["standin"] is True  # one stand-in among the models marks the whole file
     for model in ("baseline_plain", "tfidf"):
         for split in metrics[model]:
             conf = pd.read_csv(f"plots/confusion/{model}_{split}.csv")
@@ -162,6 +166,7 @@ def fake_finetuned(tmp_path_factory: pytest.TempPathFactory) -> Path:
     BertForSequenceClassification(config).save_pretrained(out)
     AutoTokenizer.from_pretrained(paths["bert"]).save_pretrained(out)
     write_json(out / "provenance.json", {"base_model": "build/tiny/bert", "revision": "local directory",
+                                         "commit": "local directory", "standin": False, "precision": "bf16",
                                          "best_epoch": 2, "params": {"max_length": 32}})
     return out
 
@@ -179,7 +184,8 @@ def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path)
     evaluate.main()
     meta = json.loads(Path("predictions/finetuned/meta.json").read_text())
     assert meta == {"model": "models/finetuned", "base_model": "build/tiny/bert",
-                    "revision": "local directory", "max_length": 32, "precision": "fp32", "best_epoch": 2,
+                    "revision": "local directory", "commit": "local directory", "standin": False,
+                    "train_precision": "bf16", "max_length": 32, "precision": "fp32", "best_epoch": 2,
                     "temperature": 1.0}
     pipe = load_text_classifier("models/finetuned", "main", 32)
     for split, labels in GOLD.items():
@@ -196,7 +202,9 @@ def test_main_predicts_with_finetuned_model(workdir: Path, fake_finetuned: Path)
         assert len(pd.read_csv(f"plots/confusion/finetuned_{split}.csv")) == len(labels)
     metrics = json.loads(Path("metrics/evaluate.json").read_text())
     assert metrics["models"]["finetuned"] == {"model": "models/finetuned", "base_model": "build/tiny/bert",
-                                              "revision": "local directory", "precision": "fp32"}
+                                              "revision": "local directory", "commit": "local directory",
+                                              "standin": False, "precision": "fp32",
+                                              "train_precision": "bf16"}
     assert set(metrics["finetuned"]) == {"train", "dev", "test", "temperature"}
 
 

@@ -120,6 +120,11 @@ def test_trains_saves_a_pipeline_ready_model_and_logs_each_epoch(base_run):
     assert classify("部屋が綺麗でした。")[0]["label"] in NAMES
     provenance = json.loads((model_dir / "provenance.json").read_text(encoding="utf-8"))
     assert provenance["revision"] == "local directory" and provenance["params"]["epochs"] == 2
+    # A stand-in's snapshot loaded as a directory: that it is one, and that it is a stand-in.
+    assert provenance["commit"] == "local directory" and provenance["standin"] is True
+    assert provenance["precision"] == training.train_precision("auto")
+    saved = json.loads((model_dir / "tokenizer_config.json").read_text(encoding="utf-8"))
+    assert saved["model_max_length"] == 32 and not {"is_local", "local_files_only"} & set(saved)
     for name, column in [("train/loss", "loss"), ("dev/loss", "loss"), ("dev/accuracy", "accuracy"),
                          ("dev/macro_f1", "macro_f1")]:
         frame = tsv(base_run, name)
@@ -129,6 +134,8 @@ def test_trains_saves_a_pipeline_ready_model_and_logs_each_epoch(base_run):
     assert metrics["best_epoch"] == f1.idxmax() and metrics["dev"]["macro_f1"] == f1.max()
     assert metrics["dev"]["macro_f1"] == provenance["dev_macro_f1"] and metrics["epochs_run"] == 2
     assert metrics["train_runtime_s"] > 0 and metrics["train_samples_per_second"] > 0
+    assert {k: metrics[k] for k in ("base_model", "revision", "commit", "standin", "precision")} == {
+        k: provenance[k] for k in ("base_model", "revision", "commit", "standin", "precision")}
     assert not (base_run / "dvclive/params.yaml").exists()  # params live in params.yaml only
     assert not (base_run / CHECKPOINTS).exists()
 
@@ -192,13 +199,52 @@ def test_knobs_together_keep_frozen_weights(tiny_bert, tmp_path):
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
-@pytest.mark.parametrize("precision", ["bf16", "fp16"])
-def test_half_precision_without_gpu_fails_before_work(tiny_bert, tmp_path, monkeypatch, precision):
-    monkeypatch.chdir(workdir(tmp_path, tiny_bert, precision=precision))
-    with pytest.raises(SystemExit, match=rf"train\.precision: {precision} needs a CUDA GPU"):
+def test_fp16_without_gpu_fails_before_work(tiny_bert, tmp_path, monkeypatch):
+    monkeypatch.chdir(workdir(tmp_path, tiny_bert, precision="fp16"))
+    with pytest.raises(SystemExit, match=r"train\.precision: fp16 needs a CUDA GPU"):
         finetune.main()
     assert not Path("dvclive").exists() and not CHECKPOINTS.exists()
-    assert training.mixed_precision("auto") == {"bf16": False, "fp16": False}
+
+
+@pytest.mark.parametrize("native", [True, False])
+@pytest.mark.parametrize("cuda", [True, False])
+def test_auto_precision_is_bf16_where_native(monkeypatch, native, cuda):
+    """auto: bf16 where the same check as inference's says bf16 is native, else fp16 on CUDA, fp32 on CPU."""
+    asked = []
+    monkeypatch.setattr(training, "native_bf16", lambda device: asked.append(device) or native)
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    assert training.train_precision("auto") == ("bf16" if native else "fp16" if cuda else "fp32")
+    assert asked == ["cuda" if cuda else "cpu"]
+    assert training.train_precision("fp32") == "fp32"
+    if cuda and not native:
+        with pytest.raises(SystemExit, match=r"train\.precision: bf16 is not supported by this CUDA GPU"):
+            training.train_precision("bf16")
+    else:  # explicit bf16 runs on any CPU (emulated where not native)
+        assert training.train_precision("bf16") == "bf16"
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="bf16 on a CPU")
+def test_bf16_on_cpu_trains_under_autocast_and_is_recorded(tiny_bert, tmp_path, monkeypatch):
+    """A CPU with native bf16 (simulated here: this one may lack it, and bf16 then runs emulated):
+    `auto` trains under bf16 autocast, and provenance and metrics say so."""
+    monkeypatch.setattr(training, "native_bf16", lambda device: True)
+    assert training.training_args(TrainParams(checkpoint="-", revision="-"), "bf16").use_cpu
+    dtypes = set()  # (training step?, dtype of the classifier's output), seen by a forward hook
+
+    def hooked_model(*args):
+        model = training.load_model(*args)
+        model.classifier.register_forward_hook(
+            lambda module, inputs, output: dtypes.add((torch.is_grad_enabled(), output.dtype)))
+        return model
+
+    monkeypatch.setattr(finetune, "load_model", hooked_model)
+    out = run(tmp_path, tiny_bert, epochs=1)
+    # The forward passes of training and of the dev evaluation both run under bf16 autocast.
+    assert dtypes == {(True, torch.bfloat16), (False, torch.bfloat16)}
+    provenance = json.loads((out / "models/finetuned/provenance.json").read_text(encoding="utf-8"))
+    metrics = json.loads((out / "dvclive/metrics.json").read_text())
+    assert provenance["precision"] == metrics["precision"] == "bf16"
+    assert provenance["params"]["precision"] == "auto"
 
 
 def test_patience_that_can_never_trigger_is_an_error(tiny_bert, tmp_path, monkeypatch):
