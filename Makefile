@@ -22,7 +22,7 @@ SMOKE_ENV := HF_HOME=$(abspath $(TINY)/hf) HF_HUB_OFFLINE=1
 SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: help setup repro test test-fast smoke exps seeds report bench lint clean-venv
+.PHONY: help setup repro test test-fast smoke exps seeds report bench fullsize lint clean-venv
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -74,6 +74,10 @@ report: setup  ## build/report/report.md: workspace vs BASE, paired test scores 
 
 bench: setup  ## throughput of the project's paths vs the notebook recipes (needs data/processed)
 	HF_HUB_OFFLINE=1 python -m bench
+
+# Not part of `make test`: about half an hour of both cores on a 2-core CPU (see the README).
+fullsize: setup  ## the whole study at bert-base size offline: dvc repro in a fresh clone, timed per stage
+	python -m bench.fullsize --shared-pn $(SHARED_PN)
 
 lint: setup  ## ruff check
 	ruff check .

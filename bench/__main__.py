@@ -67,6 +67,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="also time bf16 autocast inference (default: where the CPU has native bf16)")
     parser.add_argument("--project-steps", type=int, default=20, help="timed steps, project training")
     parser.add_argument("--notebook-steps", type=int, default=8, help="timed steps, notebook training")
+    parser.add_argument("--train-precision", default="auto", choices=["auto", "bf16", "fp32"],
+                        help="the project training path's precision (auto: the default, bf16 where native)")
     parser.add_argument("--vocab-size", type=int, default=32768, help="WordPiece vocabulary asked for")
     parser.add_argument("--seed", type=int, default=0, help="model initialisation")
     parser.add_argument("--layers", type=int, default=ARCHITECTURE["num_hidden_layers"],
@@ -108,7 +110,8 @@ def main(argv: list[str] | None = None) -> None:
                                            "slow" in args.skip)
         gc.collect()  # the pipeline's model
     if "training" not in args.skip:
-        res["training"] = bench_training(args.train_rounds, args.project_steps, args.notebook_steps)
+        res["training"] = bench_training(args.train_rounds, args.project_steps, args.notebook_steps,
+                                         args.train_precision)
     if "e2e" not in args.skip:
         if args.shared_pn.is_file():
             res["end_to_end"] = bench_e2e(args.shared_pn.resolve())

@@ -8,7 +8,8 @@ from bench.recipes import NOTEBOOK_BATCH
 # with (b) and (c) under "inference_ratios".
 RATIOS = {"inference_vs_padded": (("inference", "project"), ("inference", "notebook_padded"), 6.0),
           "inference_vs_one_by_one": (("inference", "project"), ("inference", "one_by_one"), 2.5),
-          "training_vs_padded": (("training", "project"), ("training", "notebook_padded"), 3.0)}
+          "training_vs_padded": (("training", "project"), ("training", "notebook_padded"), 3.0),
+          "training_fp32_vs_padded": (("training", "project_fp32"), ("training", "notebook_padded"), 3.0)}
 
 
 def get(d: dict, *keys: str):
@@ -43,9 +44,13 @@ def markdown(res: dict) -> str:
     for name, label in inf.get("labels", {}).items():
         inf_row(f"Inference {label}", name)
     project_bs = get(tr, "project", "batch_size")
-    for key, label in (("project", f"Training (a) project finetune path, batch {project_bs}"),
-                       ("notebook_padded", f"Training (b) notebook: all padded, batch {NOTEBOOK_BATCH}")):
-        if key in tr:
+    asked = tr.get("precision_asked", "auto")
+    project = f"Training (a) project finetune path, batch {project_bs}"
+    for key, label in (("project", f"{project}, {tr.get('precision')} (train.precision {asked})"),
+                       ("project_fp32", f"{project}, fp32"),
+                       ("notebook_padded", f"Training (b) notebook: all padded, batch {NOTEBOOK_BATCH}, "
+                                           "fp32")):
+        if key in tr and "same_run_as" not in tr[key]:  # fp32 by default: one row says it
             rows.append((label, f"{tr[key]['steps_timed']} steps", tr[key], "samples/s",
                          f"{tr[key]['padded_positions_per_sample']} positions/sample"))
     lines = ["| What | On | Throughput (best round) | Median round | Unit | CPU share by round | Note |",

@@ -19,7 +19,9 @@ from ja_sentiment.params import TrainParams
 TRAINER_DIR = Path("build/bench_trainer")
 
 
-def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict:
+def bench_training(rounds: int, project_steps: int, notebook_steps: int, precision: str = "auto") -> dict:
+    """The project's finetune path in `precision` (auto: the default, bf16 where native) and, when that
+    is not fp32, again in fp32; the notebook recipe in fp32 (its TrainingArguments' default)."""
     import torch
     from datasets import Dataset
     from transformers import (
@@ -37,7 +39,7 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
 
     # The schema's defaults are params.yaml's committed values; params.yaml itself is not read, as a
     # `dvc exp run -S ...` in the same workspace may have rewritten it for the time being.
-    train = TrainParams(checkpoint=str(MODEL_DIR), revision="main")
+    train = TrainParams(checkpoint=str(MODEL_DIR), revision="main", precision=precision)
     frame = read_split("train")
 
     class Recorder:
@@ -58,7 +60,7 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
         def on_step_end(self, args, state, control, **kwargs) -> None:
             self.ends.append((time.perf_counter(), time.process_time()))
 
-    def project_setup():
+    def project_setup(train: TrainParams = train):
         # stages.finetune's own loading, dataset, settings and loss.
         set_seed(train.seed)
         tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
@@ -99,7 +101,11 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
                 "positions": [b * s for b, s in collator.shapes[1:steps + 1]],
                 "lengths": [len(x) for x in dataset["input_ids"]]}
 
+    resolved = train_precision(train.precision)
     setups = {"project": (project_setup, project_steps), "notebook_padded": (notebook_setup, notebook_steps)}
+    if resolved != "fp32":  # the fp32 row beside it, as inference has
+        fp32 = train.model_copy(update={"precision": "fp32"})
+        setups["project_fp32"] = (lambda: project_setup(fp32), project_steps)
     runs: dict[str, list[dict]] = {k: [] for k in setups}
     for r in range(rounds):
         for name, (setup, steps) in setups.items():
@@ -112,8 +118,8 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
             gc.collect()
 
     # The project path trains in its default precision (train.precision auto: bf16 where native).
-    out: dict = {"torch_threads": threads(), "precision": train_precision(train.precision), "rounds": rounds,
-                 "learning_rate": train.learning_rate}
+    out: dict = {"torch_threads": threads(), "precision": resolved, "precision_asked": train.precision,
+                 "rounds": rounds, "learning_rate": train.learning_rate}
     for name, (_, steps) in setups.items():
         first = runs[name][0]
         samples = steps * first["batch_size"]
@@ -121,7 +127,8 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
         cpus = np.array([x["step_cpus"] for x in runs[name]])
         best = walls.min(axis=0)  # the same batches every round (seeded): each step's best round
         out[name] = {
-            "steps_timed": steps, "batch_size": first["batch_size"], "sampling": first["sampling"],
+            "precision": "fp32" if name != "project" else resolved, "steps_timed": steps,
+            "batch_size": first["batch_size"], "sampling": first["sampling"],
             "samples": samples, "per_s": round(samples / float(best.sum()), 2),
             "per_s_median": round(samples / float(np.median(walls.sum(axis=1))), 2),
             "wall_s": round(float(best.sum()), 3),
@@ -142,4 +149,6 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int) -> dict
     epoch = np.array([len(b) * max(lengths[j] for j in b) for b in fixed_batches(order, bs)])
     out["project"]["epoch"] = {"steps": len(epoch),
                                "padded_positions_per_sample": round(float(epoch.sum()) / len(order), 2)}
+    if "project_fp32" not in out:  # the default is fp32 here: the project row is the fp32 row
+        out["project_fp32"] = {**out["project"], "same_run_as": "project"}
     return out

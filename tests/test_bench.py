@@ -14,6 +14,7 @@ import pytest
 
 from ja_sentiment.inference import inference_precision
 from ja_sentiment.params import EvaluateParams
+from ja_sentiment.training import train_precision
 from tests.conftest import ROOT, SHARED_PN, copy_project
 
 
@@ -45,7 +46,11 @@ def test_ratios_are_the_measured_throughputs(results):
     inf, tr = res["inference"], res["training"]
     pairs = {"inference_vs_padded": (inf["project"], inf["notebook_padded"]),
              "inference_vs_one_by_one": (inf["project"], inf["one_by_one"]),
-             "training_vs_padded": (tr["project"], tr["notebook_padded"])}
+             "training_vs_padded": (tr["project"], tr["notebook_padded"]),
+             "training_fp32_vs_padded": (tr["project_fp32"], tr["notebook_padded"])}
+    # The project row trains in the default precision (bf16 where native), with an fp32 row beside it.
+    assert tr["precision"] == train_precision("auto") == tr["project"]["precision"]
+    assert tr["project_fp32"]["precision"] == "fp32" and tr["notebook_padded"]["precision"] == "fp32"
     for key, (fast, slow) in pairs.items():
         assert res[key] == pytest.approx(fast["per_s"] / slow["per_s"], abs=0.006)
         assert f"| `{key}` | {res[key]:.2f}x |" in table
@@ -93,3 +98,19 @@ def test_fresh_clone_stops_with_one_line_saying_what_to_run(tmp_path):
     # Nothing built, the committed results untouched.
     assert not (repo / "build").exists()
     assert (repo / "bench/results.json").read_bytes() == (ROOT / "bench/results.json").read_bytes()
+
+
+def test_fullsize_times_each_stage_from_the_repro_output(tmp_path):
+    """bench.fullsize's clock: each "Running stage" line to the next, the last to the command's end."""
+    from bench.fullsize import notebook_estimate, timed_stages
+
+    script = ("import time\nprint('Verifying data sources')\nprint(\"Running stage 'a':\", flush=True)\n"
+              "time.sleep(0.6)\nprint(\"Running stage 'b':\", flush=True)\ntime.sleep(0.2)\n")
+    stages, total, code = timed_stages([sys.executable, "-c", script], tmp_path, dict(os.environ),
+                                       tmp_path / "log")
+    assert code == 0 and list(stages) == ["a", "b"]
+    assert 0.55 <= stages["a"] <= 1.5 and 0.15 <= stages["b"] <= 1.0
+    assert stages["a"] + stages["b"] <= total
+    assert "Running stage 'b':" in (tmp_path / "log").read_text()
+    assert notebook_estimate({"training": {"notebook_padded": {"per_s": 4.0}}}, 19440)["train_s"] == 4860.0
+    assert notebook_estimate({}, 19440) is None
