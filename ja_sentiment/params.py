@@ -98,7 +98,7 @@ class TrainParams(Section):
 class EvaluateParams(Section):
     batch_size: Positive = 128  # texts per batch at most
     batch_tokens: Positive = 1024  # padded positions per batch at most
-    # auto: bf16 autocast where the hardware computes bf16 natively (hardware.native_bf16), else fp32
+    # auto: bf16 autocast where the hardware computes bf16 natively and faster (hardware.fast_bf16), else fp32
     precision: Literal["auto", "fp32", "bf16"] = "auto"
     # 95% intervals: percentile bootstrap over the rows, this many resamples, this seed.
     bootstrap_resamples: Annotated[int, Field(ge=100, le=100_000)] = 1000

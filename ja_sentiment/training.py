@@ -19,7 +19,7 @@ from sklearn.metrics import accuracy_score
 from transformers import AutoModelForSequenceClassification, TrainerCallback, TrainingArguments
 
 from ja_sentiment.checkpoints import CHECKPOINTS
-from ja_sentiment.hardware import native_bf16
+from ja_sentiment.hardware import fast_bf16, native_bf16
 from ja_sentiment.metrics import macro_f1
 from ja_sentiment.params import ParamsError, TrainParams
 
@@ -28,14 +28,15 @@ LIVE_KEYS = ("train/loss", "dev/loss", "dev/accuracy", "dev/macro_f1")
 
 
 def train_precision(precision: str) -> str:
-    """The precision the finetune stage trains in. auto: bf16 autocast where bf16 is native (the check
-    inference uses: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX), fp16 on an older CUDA GPU,
-    fp32 elsewhere. bf16 asked for explicitly also runs on a CPU without it (emulated: slow); fp16 and a
-    GPU without bf16 support are errors, before any work."""
+    """The precision the finetune stage trains in. auto: bf16 autocast where bf16 is native and faster
+    (the check inference uses, hardware.fast_bf16: a CUDA GPU with bf16, or a CPU with AVX512-BF16 or AMX
+    on which a probe matmul runs faster in bf16 than in fp32), fp16 on an older CUDA GPU, fp32 elsewhere.
+    bf16 asked for explicitly also runs on a CPU without it (emulated: slow); fp16 and a GPU without
+    bf16 support are errors, before any work."""
     cuda = torch.cuda.is_available()
     device = "cuda" if cuda else "cpu"
     if precision == "auto":
-        return "bf16" if native_bf16(device) else "fp16" if cuda else "fp32"
+        return "bf16" if fast_bf16(device) else "fp16" if cuda else "fp32"
     if precision == "fp16" and not cuda:
         raise ParamsError("train.precision: fp16 needs a CUDA GPU and none is visible; use auto, bf16 or "
                           "fp32")

@@ -209,9 +209,11 @@ def test_fp16_without_gpu_fails_before_work(tiny_bert, tmp_path, monkeypatch):
 @pytest.mark.parametrize("native", [True, False])
 @pytest.mark.parametrize("cuda", [True, False])
 def test_auto_precision_is_bf16_where_native(monkeypatch, native, cuda):
-    """auto: bf16 where the same check as inference's says bf16 is native, else fp16 on CUDA, fp32 on CPU."""
+    """auto: bf16 where the same check as inference's says bf16 is native and fast, else fp16 on CUDA, fp32
+    on CPU."""
     asked = []
-    monkeypatch.setattr(training, "native_bf16", lambda device: asked.append(device) or native)
+    monkeypatch.setattr(training, "fast_bf16", lambda device: asked.append(device) or native)
+    monkeypatch.setattr(training, "native_bf16", lambda device: native)
     monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
     assert training.train_precision("auto") == ("bf16" if native else "fp16" if cuda else "fp32")
     assert asked == ["cuda" if cuda else "cpu"]
@@ -227,7 +229,7 @@ def test_auto_precision_is_bf16_where_native(monkeypatch, native, cuda):
 def test_bf16_on_cpu_trains_under_autocast_and_is_recorded(tiny_bert, tmp_path, monkeypatch):
     """A CPU with native bf16 (simulated here: this one may lack it, and bf16 then runs emulated):
     `auto` trains under bf16 autocast, and provenance and metrics say so."""
-    monkeypatch.setattr(training, "native_bf16", lambda device: True)
+    monkeypatch.setattr(training, "fast_bf16", lambda device: True)
     assert training.training_args(TrainParams(checkpoint="-", revision="-"), "bf16").use_cpu
     dtypes = set()  # (training step?, dtype of the classifier's output), seen by a forward hook
 

@@ -7,8 +7,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from ja_sentiment import hardware
 from ja_sentiment.batching import token_batches
-from ja_sentiment.hardware import native_bf16
+from ja_sentiment.hardware import fast_bf16, native_bf16
 from ja_sentiment.inference import classify, inference_precision
 from ja_sentiment.models import load_text_classifier
 from ja_sentiment.tools import standins
@@ -62,9 +63,30 @@ def cpu_flags() -> set[str]:
 
 
 @pytest.mark.skipif(not Path("/proc/cpuinfo").is_file(), reason="needs Linux /proc/cpuinfo")
-def test_auto_precision_follows_the_cpus_bf16_instructions():
+def test_auto_precision_follows_the_cpus_bf16_instructions_and_the_probe():
     native = bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
     assert native_bf16("cpu") is native
-    assert inference_precision("auto", "cpu") == ("bf16" if native else "fp32")
+    # bf16 only where the instructions are there and the probe found bf16 faster.
+    fast = native and hardware.cpu_bf16_speedup() >= hardware.MIN_CPU_SPEEDUP
+    assert fast_bf16("cpu") is fast
+    assert inference_precision("auto", "cpu") == ("bf16" if fast else "fp32")
     for explicit in ("fp32", "bf16"):
         assert inference_precision(explicit, "cpu") == explicit
+
+
+@pytest.mark.parametrize("native, speedup, fast",
+                         [(True, 2.8, True), (True, 0.57, False), (True, 1.05, False), (False, 2.8, False)])
+def test_auto_picks_bf16_only_where_native_and_measured_faster(monkeypatch, native, speedup, fast):
+    """The figures are measured ones: 2.8x on an AMD EPYC with AVX512-BF16, 0.57x on a Xeon with it."""
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: native)
+    monkeypatch.setattr(hardware, "cpu_bf16_speedup", lambda: speedup)
+    assert hardware.fast_bf16("cpu") is fast
+    assert inference_precision("auto", "cpu") == ("bf16" if fast else "fp32")
+
+
+def test_probe_times_both_precisions_once_per_process(capsys):
+    hardware.cpu_bf16_speedup.cache_clear()
+    speedup = hardware.cpu_bf16_speedup()
+    assert 0.05 < speedup < 50  # a ratio of two real timings, whatever this CPU is
+    assert hardware.cpu_bf16_speedup() == speedup  # cached: the probe runs once
+    assert capsys.readouterr().err.count("a bf16 matmul runs") == 1
