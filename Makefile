@@ -62,11 +62,13 @@ exps: setup  ## dvc exp show: key params and test metrics only
 	dvc exp show --drop '.*' --keep '$(EXP_COLUMNS)'
 
 # Level 4 over seeds: SET is one or more overrides compared with params.yaml, e.g.
-# `make seeds SEEDS="1 2 3" SET="train.epochs=2"` (results in build/seeds/).
+# `make seeds SEEDS="1 2 3" SET="train.epochs=2"` (results in build/seeds/). JOBS experiments run at
+# once, each with its share of the CPU cores as threads.
 SEEDS ?= 1 2 3
 SET ?=
+JOBS ?= 1
 seeds: setup  ## Level 4: params.yaml (and SET) over SEEDS as queued experiments; mean, sd, verdict
-	python -m ja_sentiment.tools.seeds --seeds $(SEEDS) $(foreach s,$(SET),--set $(s))
+	python -m ja_sentiment.tools.seeds --seeds $(SEEDS) $(foreach s,$(SET),--set $(s)) --jobs $(JOBS)
 
 BASE ?= main
 report: setup  ## build/report/report.md: workspace vs BASE, paired test scores first, then plots and diffs

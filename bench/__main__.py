@@ -133,6 +133,10 @@ def main(argv: list[str] | None = None) -> None:
     e2e = res.get("end_to_end", {})
     res["smoke_repro_s"], res["noop_repro_s"] = e2e.get("smoke_repro_s"), e2e.get("noop_repro_s")
     previous = args.out / "results.json"
+    if previous.is_file():  # `make fullsize`'s part is its own: kept, not re-measured here
+        kept = json.loads(previous.read_text(encoding="utf-8")).get("full_size")
+        if kept:
+            res["full_size"] = kept
     meta["loadavg_end"] = [round(x, 2) for x in os.getloadavg()]
     meta["bench_wall_s"] = round(time.perf_counter() - _T0, 1)
     args.out.mkdir(parents=True, exist_ok=True)

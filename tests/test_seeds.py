@@ -62,3 +62,13 @@ def test_a_queue_status_that_keeps_failing_stops_with_dvcs_message(tmp_path, mon
     _fake_dvc(tmp_path, monkeypatch, failures=3)
     with pytest.raises(SystemExit, match="`dvc queue status` failed:\nERROR: unexpected error - Expecting"):
         seeds.queue_status(attempts=3, pause_s=0)
+
+
+def test_parallel_jobs_share_the_cores_and_a_users_setting_is_kept(monkeypatch):
+    monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
+    assert seeds.worker_env(2, cpus=2)["OMP_NUM_THREADS"] == "1"
+    assert seeds.worker_env(3, cpus=8)["OMP_NUM_THREADS"] == "2"
+    assert seeds.worker_env(4, cpus=2)["OMP_NUM_THREADS"] == "1"  # never 0
+    assert "OMP_NUM_THREADS" not in seeds.worker_env(1, cpus=2)  # one job: torch's own default
+    monkeypatch.setenv("OMP_NUM_THREADS", "3")
+    assert seeds.worker_env(2, cpus=2)["OMP_NUM_THREADS"] == "3"

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import re
 import subprocess
 import sys
@@ -72,13 +73,24 @@ def queue(run: str, seeds: list[int], overrides: list[str]) -> list[str]:
     return names
 
 
+def worker_env(jobs: int, cpus: int | None = None) -> dict[str, str]:
+    """The environment the queue's workers (and the stages they run) inherit: with several jobs at
+    once, each gets its share of the CPU cores as torch/OpenMP threads (OMP_NUM_THREADS), instead of
+    every job starting one thread per core and all of them fighting over the cores. A value the user
+    set is kept."""
+    env = dict(os.environ)
+    if jobs > 1 and "OMP_NUM_THREADS" not in env:
+        env["OMP_NUM_THREADS"] = str(max(1, (cpus or os.cpu_count() or 1) // jobs))
+    return env
+
+
 def wait(names: list[str], jobs: int, poll_s: float = 5.0, timeout_s: float = 24 * 3600) -> None:
     """Start the queue and wait until none of `names` is queued or running; fail on any failure."""
     # The workers `queue start` spawns inherit its stdout/stderr: captured through pipes, those would
     # stay open as long as an idle worker lives. A file does not.
     with tempfile.TemporaryFile() as log:
         if subprocess.run(["dvc", "queue", "start", "--jobs", str(jobs)], stdin=subprocess.DEVNULL,
-                          stdout=log, stderr=log).returncode:
+                          stdout=log, stderr=log, env=worker_env(jobs)).returncode:
             log.seek(0)
             raise SeedsError(f"seeds: `dvc queue start` failed:\n{log.read().decode(errors='replace')}")
     try:
