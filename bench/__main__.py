@@ -68,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--project-steps", type=int, default=20, help="timed steps, project training")
     parser.add_argument("--notebook-steps", type=int, default=8, help="timed steps, notebook training")
     parser.add_argument("--train-precision", default="auto", choices=["auto", "bf16", "fp32"],
-                        help="the project training path's precision (auto: the default, bf16 where native)")
+                        help="the project training path's precision (auto: the default, bf16 where "
+                             "native and faster)")
     parser.add_argument("--vocab-size", type=int, default=32768, help="WordPiece vocabulary asked for")
     parser.add_argument("--seed", type=int, default=0, help="model initialisation")
     parser.add_argument("--layers", type=int, default=ARCHITECTURE["num_hidden_layers"],

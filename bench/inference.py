@@ -61,7 +61,7 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
     # evaluate's settings, from the schema's defaults (= params.yaml's committed values).
     evaluate = EvaluateParams()
     batch_size, budget = evaluate.batch_size, evaluate.batch_tokens
-    # The precision evaluate runs in by default: `auto` resolves per machine (bf16 where native).
+    # The precision evaluate runs in by default: `auto` resolves per machine (bf16 where native and faster).
     precision = inference_precision(evaluate.precision, model.device.type)
     default_bf16 = precision == "bf16"
 
@@ -74,7 +74,7 @@ def bench_inference(split: str, rounds: int, max_length: int, extra_batch_sizes:
     # name: (label, texts -> probabilities, positions fed to the model: texts x padded length).
     specs: dict[str, tuple[str, Callable[[Sequence[str]], np.ndarray], int]] = {
         "project": (f"(a) project `classify`, evaluate's defaults: {limits(batch_size, budget)}, "
-                    + ("bf16 autocast (auto on a CPU with native bf16)" if default_bf16 else "fp32"),
+                    + ("bf16 autocast (auto: native and faster bf16 here)" if default_bf16 else "fp32"),
                     lambda t: project_classify(pipe, t, batch_size, max_length, budget, bf16=default_bf16),
                     project_positions(batch_size, budget))}
     if default_bf16:

@@ -20,8 +20,9 @@ TRAINER_DIR = Path("build/bench_trainer")
 
 
 def bench_training(rounds: int, project_steps: int, notebook_steps: int, precision: str = "auto") -> dict:
-    """The project's finetune path in `precision` (auto: the default, bf16 where native) and, when that
-    is not fp32, again in fp32; the notebook recipe in fp32 (its TrainingArguments' default)."""
+    """The project's finetune path in `precision` (auto: the default, bf16 where native and faster)
+    and, when that is not fp32, again in fp32; the notebook recipe in fp32 (its TrainingArguments'
+    default)."""
     import torch
     from datasets import Dataset
     from transformers import (
@@ -117,7 +118,7 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int, precisi
                 f"({wall:.1f}s, CPU share {share(cpu, wall)})")
             gc.collect()
 
-    # The project path trains in its default precision (train.precision auto: bf16 where native).
+    # The project path trains in its default precision (train.precision auto: bf16 where native and faster).
     out: dict = {"torch_threads": threads(), "precision": resolved, "precision_asked": train.precision,
                  "rounds": rounds, "learning_rate": train.learning_rate}
     for name, (_, steps) in setups.items():

@@ -60,6 +60,6 @@ def fast_bf16(device_type: str) -> bool:
     """Whether precision `auto` runs bf16 here: a CUDA GPU with native bf16, or a CPU with native
     bf16 on which a probe matmul (`cpu_bf16_speedup`) is at least MIN_CPU_SPEEDUP times faster in bf16
     than in fp32. The probe's result goes to stderr once, so a log says why a precision was picked."""
-    if device_type == "cuda" or not native_bf16(device_type):
-        return native_bf16(device_type)
-    return cpu_bf16_speedup() >= MIN_CPU_SPEEDUP
+    if not native_bf16(device_type):
+        return False
+    return device_type == "cuda" or cpu_bf16_speedup() >= MIN_CPU_SPEEDUP

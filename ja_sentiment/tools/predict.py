@@ -245,7 +245,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--max-length", type=int, default=128, help="tokens; longer texts are truncated")
     parser.add_argument("--precision", choices=["auto", "fp32", "bf16"], default="auto",
                         help="bf16: autocast inference (not bit-equal to fp32); auto: bf16 where the GPU/CPU "
-                             "computes bf16 natively, else fp32")
+                             "computes bf16 natively and faster than fp32, else fp32")
     parser.add_argument("--calibration", choices=["auto", "off"], default="auto",
                         help="auto: apply the temperature that `dvc repro evaluate` fitted for this model "
                              "(evaluate.temperature_scaling; <model>_calibration.json), if any")
