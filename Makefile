@@ -22,7 +22,7 @@ SMOKE_ENV := HF_HOME=$(abspath $(TINY)/hf) HF_HUB_OFFLINE=1
 SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: help setup repro test test-fast smoke exps seeds report bench fullsize lint clean-venv
+.PHONY: help setup repro test test-fast smoke exps study seeds report bench fullsize lint clean-venv
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -56,19 +56,33 @@ smoke: setup  ## offline end-to-end run on tiny stand-ins under the hub ids (res
 # `dvc exp show` limited to the params and metrics that matter for the study.
 EXP_PARAMS := epochs|learning_rate|batch_size|weight_decay|warmup|hidden_dropout|attention_dropout
 EXP_PARAMS := $(EXP_PARAMS)|label_smoothing|freeze_layers|early_stopping_patience|class_weights|soft_labels
+EXP_PARAMS := $(EXP_PARAMS)|layer_lr_decay|reinit_layers|drop_label_issues|seed
 EXP_METRICS := (finetuned|baseline_band|tfidf)\.test\.(accuracy|macro_f1)$$|best_epoch|epochs_run
 EXP_COLUMNS := Experiment|Created|train\.($(EXP_PARAMS))$$|$(EXP_METRICS)
 exps: setup  ## dvc exp show: key params and test metrics only
 	dvc exp show --drop '.*' --keep '$(EXP_COLUMNS)'
 
-# Level 4 over seeds: SET is one or more overrides compared with params.yaml, e.g.
-# `make seeds SEEDS="1 2 3" SET="train.epochs=2"` (results in build/seeds/). JOBS experiments run at
-# once, each with its share of the CPU cores as threads.
+# Level 4 as a study: every configuration of STUDY over SEEDS, as queued DVC experiments (up to the
+# evaluate stage), judged against the baseline; reports/study/<name>/study.md. JOBS experiments run at
+# once: on a machine with GPUs each queue worker is pinned to its own GPU (JOBS_PER_GPU workers may
+# share one), on a CPU each gets its share of the cores as threads; ONLY=a,b runs a subset (and the
+# baseline).
+# SMOKE=1 runs them on the smoke run's offline stand-ins (its HF_HOME, HF_HUB_OFFLINE=1).
+# `make seeds SET="train.epochs=2"` is the two-configuration shorthand: params.yaml against SET.
+STUDY ?= studies/overfitting.yaml
 SEEDS ?= 1 2 3
 SET ?=
 JOBS ?= 1
-seeds: setup  ## Level 4: params.yaml (and SET) over SEEDS as queued experiments; mean, sd, verdict
-	python -m ja_sentiment.tools.seeds --seeds $(SEEDS) $(foreach s,$(SET),--set $(s)) --jobs $(JOBS)
+JOBS_PER_GPU ?= 1
+ONLY ?=
+SMOKE ?=
+STUDY_RUN = $(if $(filter 1,$(SMOKE)),$(SMOKE_ENV)) python -m ja_sentiment.tools.study --seeds $(SEEDS) \
+  --jobs $(JOBS) --jobs-per-gpu $(JOBS_PER_GPU)
+study: setup  ## Level 4: every configuration of STUDY over SEEDS (DVC queue); reports/study/<name>/study.md
+	$(STUDY_RUN) $(STUDY) $(if $(ONLY),--only $(ONLY))
+
+seeds: setup  ## a two-configuration study: params.yaml against params.yaml + SET, over SEEDS
+	$(STUDY_RUN) $(foreach s,$(SET),--set $(s))
 
 BASE ?= main
 report: setup  ## build/report/report.md: workspace vs BASE, paired test scores first, then plots and diffs

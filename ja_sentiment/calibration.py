@@ -1,7 +1,8 @@
 """Calibration: how well the predicted probabilities match how often the model is right.
 
-- `reliability`: top-label expected calibration error (ECE) over equal-width confidence bins, and
-  the per-bin table that a reliability diagram draws.
+- `reliability`: expected calibration error (ECE) of the predicted label's probability (the largest
+  one, unless a decision rule such as the neutral band predicts another label: then that label's) over
+  equal-width confidence bins, and the per-bin table that a reliability diagram draws.
 - `fit_temperature` / `apply_temperature`: temperature scaling (Guo et al., 2017) fitted on dev by
   minimising the negative log-likelihood. Dividing the logits by one positive number never changes
   which class is largest, so predicted labels stay the same; only the probabilities move.

@@ -11,6 +11,8 @@ RAW_FILE = Path("data/raw/pn.tsv")
 PROCESSED_DIR = Path("data/processed")
 PREDICTIONS_DIR = Path("predictions")
 FINETUNED_DIR = Path("models/finetuned")
+LABEL_ISSUES_DIR = Path("data/label_issues")  # the `label_issues` stage's ranking of the train rows
+LABEL_ISSUES_FILE = LABEL_ISSUES_DIR / "ranking.csv"
 SPLITS = ("train", "dev", "test")
 # Corpus label values, in the order of the class ids 0/1/2 (negative, neutral, positive).
 CORPUS_LABELS = (-1, 0, 1)

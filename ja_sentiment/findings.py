@@ -1,10 +1,24 @@
 """Level 3's findings and possible causes, kept apart by construction.
 
-A `Finding` is a fact the results show: counts, rates and the test behind them (Fisher's exact test,
-a chi-square test of independence, Benjamini-Hochberg-corrected word tests). A `Possibility` is a
-cause that *might* explain some findings: it is only ever rendered with the possibility wording of
-the report language ("may ...", "…可能性がある") and always names the findings it rests on. A
-possibility is emitted only when the findings it rests on are significant (or, for counts, non-zero).
+A `Finding` is a fact the results show: counts, rates and the test behind them. A `Possibility` is
+a cause that *might* explain some findings: it is only ever rendered with the possibility wording of
+the report language ("may ...", "…可能性がある") and always names the findings it rests on.
+
+Every finding a possibility may rest on compares the errors with a control, and a possibility is
+emitted only when that comparison is significant in the direction the cause would predict:
+- agreement: error rate of rows without unanimous annotator agreement against unanimous rows (Fisher);
+- length: error rate across length buckets (chi-square test of independence, or its permutation
+  p-value when an expected count is below 5);
+- words: sentences with a word against those without it (one-sided Fisher per word), with
+  Benjamini-Hochberg over every word test of the split (all errors and every confusion pair);
+- neighbours: test rows whose nearest training sentences mostly carry another label than their
+  gold one, among errors against correctly classified rows, stratified by gold class
+  (Cochran-Mantel-Haenszel);
+- label issues: the fine-tuned model's error rate on label-issue candidates against the other
+  training rows, and the candidates' share without unanimous agreement against the other rows
+  (Fisher each, Holm over the two).
+A count alone (e.g. "some rows are candidates") never yields a possibility: base rates alone make
+such counts non-zero.
 """
 
 from __future__ import annotations
@@ -41,13 +55,11 @@ def percent(k: int, n: int) -> str:
 
 def agreement(t: Text, df: pd.DataFrame, split: str, alpha: float) -> Finding:
     """Error rate of rows without unanimous annotator agreement against unanimous rows (Fisher)."""
-    from scipy.stats import fisher_exact
-
     part = df[df["split"] == split]
     split_rows = part["agreement_level"] != "unanimous"
     e1, n1 = int(part.loc[split_rows, "wrong"].sum()), int(split_rows.sum())
     e0, n0 = int(part.loc[~split_rows, "wrong"].sum()), int((~split_rows).sum())
-    p = float(fisher_exact([[e1, n1 - e1], [e0, n0 - e0]])[1]) if n0 and n1 else 1.0
+    p = fisher(e1, n1, e0, n0)
     higher = n0 > 0 and n1 > 0 and e1 / n1 > e0 / n0
     return Finding(
         "agreement",
@@ -58,14 +70,31 @@ def agreement(t: Text, df: pd.DataFrame, split: str, alpha: float) -> Finding:
     )
 
 
-def length(t: Text, by_length: pd.DataFrame, split: str, alpha: float) -> Finding:
-    """Error rate per text-length bucket; chi-square test of independence of error and bucket."""
-    from scipy.stats import chi2_contingency
+PERMUTATIONS = 9999  # resamples of the permutation p-values (their smallest value is 1 / 10000)
 
+
+def independence_test(table: np.ndarray, seed: int = 0) -> tuple[float, str]:
+    """p-value of a chi-square test of independence on a contingency table, and which p it is: the
+    chi-square distribution's ("chi2") when every expected count is at least 5, else a permutation
+    p-value of the same statistic over tables with the same margins ("permutation"), as the
+    chi-square approximation is not valid there."""
+    from scipy.stats import PermutationMethod, chi2_contingency
+    from scipy.stats.contingency import expected_freq
+
+    table = np.asarray(table)
+    if (expected_freq(table) >= 5).all():
+        return float(chi2_contingency(table)[1]), "chi2"
+    method = PermutationMethod(n_resamples=PERMUTATIONS, rng=np.random.default_rng(seed))
+    return float(chi2_contingency(table, correction=False, method=method).pvalue), "permutation"
+
+
+def length(t: Text, by_length: pd.DataFrame, split: str, alpha: float) -> Finding:
+    """Error rate per text-length bucket; a test of independence of error and bucket (chi-square, or
+    a permutation p where an expected count is below 5)."""
     part = by_length[(by_length["split"] == split) & (by_length["examples"] > 0)]
     table = np.array([part["errors"], part["examples"] - part["errors"]])
     testable = len(part) > 1 and (table.sum(axis=1) > 0).all()
-    p = float(chi2_contingency(table)[1]) if testable else 1.0
+    p, method = independence_test(table) if testable else (1.0, "none")
     rates = ", ".join(
         f"{b}: {percent(int(e), int(n))}"
         for b, e, n in zip(part["length_bucket"], part["errors"], part["examples"], strict=True)
@@ -74,10 +103,11 @@ def length(t: Text, by_length: pd.DataFrame, split: str, alpha: float) -> Findin
     return Finding(
         "length",
         split,
-        t("finding_length", split=split, rates=rates, p=p_value(p)),
+        t("finding_length", split=split, rates=rates, test=t(f"length_test_{method}"), p=p_value(p)),
         significant=p < alpha,
         values={
             "p": p,
+            "method": method,
             "shortest_worst": bool(shortest_worst),
             "shortest": part["length_bucket"].iloc[0] if len(part) else "",
         },
@@ -101,7 +131,8 @@ def pair(t: Text, df: pd.DataFrame, split: str) -> Finding | None:
 
 
 def words(t: Text, split: str, tables: dict[str, pd.DataFrame], alpha: float, shown: int = 5) -> Finding:
-    """How many words are over-represented among all errors and per confusion pair (BH q < alpha)."""
+    """How many words are over-represented among all errors and per confusion pair (BH q < alpha, the
+    q-values corrected over every word test of the split: `words.correct_together`)."""
     overall = tables["all"]
     sig = overall[overall["significant"]]
     top = sig.head(shown)
@@ -120,6 +151,7 @@ def words(t: Text, split: str, tables: dict[str, pd.DataFrame], alpha: float, sh
         split=split,
         n=len(sig),
         tested=len(overall),
+        tests=sum(len(table) for table in tables.values()),
         alpha=alpha,
         listed=listed or "–",
         pairs=per_pair or t("none"),
@@ -133,52 +165,102 @@ def words(t: Text, split: str, tables: dict[str, pd.DataFrame], alpha: float, sh
     )
 
 
-def neighbours(t: Text, votes: pd.DataFrame, k: int, duplicates: int) -> Finding:
-    m, n = int(votes["mostly_pred"].sum()), len(votes)
+def stratified_comparison(event: np.ndarray, group: np.ndarray, strata: np.ndarray) -> dict:
+    """Is `event` more frequent in `group` than outside it, within strata? Cochran-Mantel-Haenszel
+    test (statsmodels `StratifiedTable`, continuity-corrected) over the strata where both the group
+    and the rest, and both outcomes, occur (the others carry no information on the association).
+    Returns the pooled (Mantel-Haenszel) odds ratio, the two-sided p and the strata used."""
+    from statsmodels.stats.contingency_tables import StratifiedTable
+
+    event, group = np.asarray(event, dtype=bool), np.asarray(group, dtype=bool)
+    tables = []
+    for s in dict.fromkeys(strata):
+        rows = np.asarray(strata) == s
+        e, g = event[rows], group[rows]
+        table = np.array([[(e & g).sum(), (~e & g).sum()], [(e & ~g).sum(), (~e & ~g).sum()]], dtype=float)
+        if (table.sum(axis=0) > 0).all() and (table.sum(axis=1) > 0).all():
+            tables.append(table)
+    if not tables:
+        return {"odds_ratio": None, "p": 1.0, "strata": 0}
+    result = StratifiedTable(tables)
+    odds = float(result.oddsratio_pooled) if np.isfinite(result.oddsratio_pooled) else float("inf")
+    return {"odds_ratio": odds, "p": float(result.test_null_odds(correction=True).pvalue),
+            "strata": len(tables)}
+
+
+def neighbours(t: Text, rows: pd.DataFrame, k: int, duplicates: int, alpha: float) -> Finding:
+    """Test rows whose k nearest training sentences carry, by strict majority, a label other than the
+    row's gold label: their share among the errors against among the correctly classified rows,
+    stratified by gold class (CMH). `rows`: one per test row, columns gold, wrong, other_majority."""
+    wrong = rows["wrong"].to_numpy(dtype=bool)
+    other = rows["other_majority"].to_numpy(dtype=bool)
+    test = stratified_comparison(other, wrong, rows["gold"].to_numpy())
+    e, n_e = int((other & wrong).sum()), int(wrong.sum())
+    c, n_c = int((other & ~wrong).sum()), int((~wrong).sum())
+    higher = test["odds_ratio"] is not None and test["odds_ratio"] > 1
+    odds = "–" if test["odds_ratio"] is None else f"{test['odds_ratio']:.2f}"
     return Finding(
         "neighbours",
         "test",
-        t("finding_neighbours", k=k, share=percent(m, n), duplicates=duplicates),
-        significant=m > 0,
-        values={"count": m, "errors": n, "duplicates": duplicates},
+        t("finding_neighbours", k=k, errors=percent(e, n_e), correct=percent(c, n_c), p=p_value(test["p"]),
+          odds=odds, duplicates=duplicates),
+        significant=test["p"] < alpha and higher,
+        values={"errors_rate": e / n_e if n_e else None, "correct_rate": c / n_c if n_c else None,
+                "p": test["p"], "odds_ratio": test["odds_ratio"], "higher": higher, "duplicates": duplicates},
     )
 
 
-def label_issues(t: Text, ranking: pd.DataFrame, alpha: float) -> Finding:
-    """Candidates among the train rows, and whether they lack unanimous agreement more often (Fisher)."""
+def fisher(a: int, n_a: int, b: int, n_b: int) -> float:
+    """Two-sided Fisher p of a/n_a against b/n_b (1 when either group is empty)."""
     from scipy.stats import fisher_exact
 
-    cand = ranking["candidate"].to_numpy()
-    mixed = (ranking["agreement_level"] != "unanimous").to_numpy()
-    a, b = int((cand & mixed).sum()), int(cand.sum())
-    c, d = int((~cand & mixed).sum()), int((~cand).sum())
-    p = float(fisher_exact([[a, b - a], [c, d - c]])[1]) if b and d else 1.0
-    also_wrong = int((cand & ranking["finetuned_wrong"].to_numpy()).sum())
-    not_majority = int((ranking["majority_status"] == "gold ≠ majority").sum())
+    return float(fisher_exact([[a, n_a - a], [b, n_b - b]])[1]) if n_a and n_b else 1.0
+
+
+def label_issues(t: Text, ranking: pd.DataFrame, alpha: float) -> Finding:
+    """Label-issue candidates among the train rows against the other train rows, on two outcomes
+    that label noise would raise: the fine-tuned model's error rate, and the share of rows without
+    unanimous annotator agreement (Fisher each; Holm over the two)."""
+    from statsmodels.stats.multitest import multipletests
+
+    cand = ranking["candidate"].to_numpy(dtype=bool)
+    n_c, n_o = int(cand.sum()), int((~cand).sum())
+    out: dict = {"candidates": n_c}
+    cells = {}
+    for key, column in (("wrong", ranking["finetuned_wrong"].to_numpy(dtype=bool)),
+                        ("mixed", (ranking["agreement_level"] != "unanimous").to_numpy())):
+        a, b = int((cand & column).sum()), int((~cand & column).sum())
+        out[key] = {"p": fisher(a, n_c, b, n_o), "higher": bool(n_c and n_o and a / n_c > b / n_o)}
+        cells[key] = (percent(a, n_c), percent(b, n_o))
+    holm = multipletests([out["wrong"]["p"], out["mixed"]["p"]], method="holm")[1]
+    for key, q in zip(("wrong", "mixed"), holm, strict=True):
+        out[key]["p_holm"] = float(q)
+        out[key]["significant"] = bool(q < alpha and out[key]["higher"])
+    out["not_majority"] = int((ranking["majority_status"] == "gold ≠ majority").sum())
     return Finding(
         "label_issues",
         "train",
         t(
             "finding_label_issues",
-            candidates=percent(b, len(ranking)),
-            mixed_candidates=percent(a, b),
-            mixed_rest=percent(c, d),
-            p=p_value(p),
-            also_wrong=percent(also_wrong, b),
-            not_majority=not_majority,
+            candidates=percent(n_c, len(ranking)),
+            wrong_candidates=cells["wrong"][0],
+            wrong_rest=cells["wrong"][1],
+            p_wrong=p_value(out["wrong"]["p"]),
+            holm_wrong=p_value(out["wrong"]["p_holm"]),
+            mixed_candidates=cells["mixed"][0],
+            mixed_rest=cells["mixed"][1],
+            p_mixed=p_value(out["mixed"]["p"]),
+            holm_mixed=p_value(out["mixed"]["p_holm"]),
+            not_majority=out["not_majority"],
         ),
-        significant=b > 0,
-        values={
-            "candidates": b,
-            "p": p,
-            "mixed_more": b > 0 and d > 0 and a / b > c / d,
-            "not_majority": not_majority,
-        },
+        significant=out["wrong"]["significant"] or out["mixed"]["significant"],
+        values=out,
     )
 
 
-def possibilities(t: Text, findings: Sequence[Finding], alpha: float) -> list[Possibility]:
-    """The possible causes the significant findings allow; each names its findings."""
+def possibilities(t: Text, findings: Sequence[Finding]) -> list[Possibility]:
+    """The possible causes the significant findings allow; each names its findings. A finding is
+    significant only when its comparison against its control is, in the direction of the cause."""
     by_key: dict[str, list[Finding]] = {}
     for f in findings:
         if f.significant:
@@ -204,11 +286,7 @@ def possibilities(t: Text, findings: Sequence[Finding], alpha: float) -> list[Po
     if by_key.get("neighbours"):
         out.append(Possibility(t("possible_neighbours"), by_key["neighbours"]))
     if by_key.get("label_issues"):
-        f = by_key["label_issues"][0]
-        rests = [f] + (
-            by_key.get("agreement", []) if f.values["mixed_more"] and f.values["p"] < alpha else []
-        )
-        out.append(Possibility(t("possible_label_noise"), rests))
+        out.append(Possibility(t("possible_label_noise"), by_key["label_issues"]))
     short = [f for f in by_key.get("length", []) if f.values["shortest_worst"]]
     if short:
         out.append(Possibility(t("possible_short", bucket=short[0].values["shortest"]), short))

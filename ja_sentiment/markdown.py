@@ -4,11 +4,13 @@ and how a report names the commit of the model behind it (a stand-in marked as o
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
 
 import numpy as np
 import pandas as pd
 
+from ja_sentiment.report_text import Text
+
+SHOWN = ("better", "worse")  # the verdicts that assert a difference (stats.BETTER, stats.WORSE)
 METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"))
 
 
@@ -27,18 +29,28 @@ def p_value(p: float | None) -> str:
     return f"{p:.3f}" if p >= 0.001 else f"{p:.1e}" if p > 0 else "< 1e-300"
 
 
-def paired_rows(label: str, result: dict, a_scores: dict, b_scores: dict,
-                verdict: Callable[[str], str] = str) -> list[str]:
+def verdict_text(verdict: str, low: float | None, high: float | None, t: Text | None = None) -> str:
+    """The verdict in the report language; one that shows no difference says which differences the
+    data are compatible with (the interval, in points), never that there is one."""
+    t = t or Text("en")
+    words = t(verdict) if verdict in t.table else verdict
+    if verdict in SHOWN or low is None or high is None:
+        return words
+    return words + t("compatible", low=f"{100 * low:+.1f}", high=f"{100 * high:+.1f}")
+
+
+def paired_rows(label: str, result: dict, a_scores: dict, b_scores: dict, t: Text | None = None
+                ) -> list[str]:
     """One row per metric: A's score, B's score, A - B with its 95% interval, McNemar p (on the accuracy
-    row: it tests right/wrong), verdict (passed through `verdict`: a translation). `result` is a
-    `stats.paired_comparison` result; the scores hold the point values of A and B."""
+    row: it tests right/wrong), verdict (`verdict_text`, in `t`'s language; English by default).
+    `result` is a `stats.paired_comparison` result; the scores hold the point values of A and B."""
     rows = []
     for key, name in METRICS:
-        diff = interval(result[f"{key}_diff"], result[f"{key}_diff_ci_low"], result[f"{key}_diff_ci_high"],
-                        signed=True)
+        low, high = result[f"{key}_diff_ci_low"], result[f"{key}_diff_ci_high"]
+        diff = interval(result[f"{key}_diff"], low, high, signed=True)
         rows.append(f"| {label} | {name} | {a_scores[key]:.4f} | {b_scores[key]:.4f} | {diff} | "
                     f"{p_value(result['mcnemar_p'] if key == 'accuracy' else None)} | "
-                    f"{verdict(result[f'{key}_verdict'])} |")
+                    f"{verdict_text(result[f'{key}_verdict'], low, high, t)} |")
     return rows
 
 

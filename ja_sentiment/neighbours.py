@@ -4,7 +4,9 @@ Two similarities: cosine over character n-gram TF-IDF vectors fitted on the trai
 no model; finds sentences that share wording), or cosine over the fine-tuned model's sentence
 vectors (mean of the last hidden layer over the tokens; finds sentences the model itself treats
 alike). For each error: the k nearest training rows, and how many of them carry the label the model
-predicted rather than the gold one.
+predicted rather than the gold one. For every test row, errors and correctly classified rows alike:
+whether a strict majority of its k nearest training rows carries a label other than its gold label
+(`other_label_majority`), the quantity Level 3 compares between errors and correct rows.
 """
 
 from __future__ import annotations
@@ -56,6 +58,13 @@ def nearest(train_vectors, query_vectors, k: int) -> tuple[np.ndarray, np.ndarra
     k = min(k, sims.shape[1])
     order = np.argsort(-sims, axis=1, kind="stable")[:, :k]
     return order, np.take_along_axis(sims, order, axis=1)
+
+
+def other_label_majority(index: np.ndarray, train_labels: np.ndarray, gold: np.ndarray) -> np.ndarray:
+    """Per query row: whether more than half of its neighbours (`index`, rows into train) carry a
+    label other than the row's own `gold` label."""
+    labels = np.asarray(train_labels)[np.asarray(index)]  # (queries, k)
+    return (labels != np.asarray(gold)[:, None]).sum(axis=1) > index.shape[1] / 2
 
 
 def neighbour_table(

@@ -70,6 +70,11 @@ class TfidfParams(Section):
         return self
 
 
+class LabelIssuesParams(TfidfParams):
+    """The `label_issues` stage: its own TF-IDF model (same fields as `tfidf`) and the folds."""
+    folds: Annotated[int, Field(ge=2, le=20)] = 5
+
+
 class TrainParams(Section):
     checkpoint: str = Field(min_length=1)
     revision: str = Field(min_length=1)
@@ -91,6 +96,10 @@ class TrainParams(Section):
     grad_accum: Positive = 1
     precision: Literal["auto", "bf16", "fp16", "fp32"] = "auto"
     soft_labels: bool = False
+    # Level 4 (studies/overfitting.yaml): each off by default.
+    layer_lr_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0  # 1.0: one learning rate for all layers
+    reinit_layers: Annotated[int, Field(ge=0)] = 0  # top encoder layers (and pooler) re-initialised; 0: off
+    drop_label_issues: Annotated[int, Field(ge=0)] = 0  # lowest-ranked train rows left out (label_issues)
     resume: bool = False
     report_to: Literal["none", "wandb", "tensorboard", "mlflow"] = "none"
 
@@ -117,7 +126,6 @@ class ErrorAnalysisParams(Section):
     min_word_count: Annotated[int, Field(ge=2)] = 5  # words in fewer sentences of a split are not tested
     neighbours: Positive = 5                          # nearest training sentences per test error
     similarity: Literal["tfidf", "model"] = "tfidf"   # model: the fine-tuned model's sentence vectors
-    label_issue_folds: Annotated[int, Field(ge=2, le=20)] = 5
     label_issues_shown: Annotated[int, Field(ge=0)] = 30
     attributions: Annotated[int, Field(ge=0)] = 10     # most confident test errors explained; 0: off
     attribution_steps: Annotated[int, Field(ge=2, le=1000)] = 50
@@ -132,6 +140,7 @@ class Params(Section):
     preprocess: PreprocessParams
     baseline: BaselineParams
     tfidf: TfidfParams
+    label_issues: LabelIssuesParams = LabelIssuesParams()
     train: TrainParams
     evaluate: EvaluateParams
     error_analysis: ErrorAnalysisParams

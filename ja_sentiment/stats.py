@@ -6,9 +6,16 @@
   a paired-bootstrap interval (the same resampled rows for both models) and the exact McNemar
   p-value on right/wrong (statsmodels), then a verdict.
 - `seed_summary` / `compare_seeds`: a configuration over several seeds, and two configurations
-  compared by the difference of their means with Welch's t interval (scipy.stats.ttest_ind).
+  compared by the difference of their means with Welch's t interval (scipy.stats.ttest_ind). That
+  interval counts seed-to-seed variation only, on one fixed test set, and its verdicts say so.
 
-Every score is computed from the same counts as sklearn's classification_report.
+Every score is computed from the same counts as sklearn's classification_report, with one rule for a
+class that has no gold and no predicted row (possible only in a bootstrap resample): its F1 is 0, as
+sklearn's `zero_division=0`, which the evaluate stage and training use.
+
+A verdict says "better" or "worse" only when the whole interval lies on one side of 0; otherwise the
+data do not show a difference, and the report gives the interval as the range of differences they
+are compatible with (`markdown.verdict_text`).
 """
 
 from __future__ import annotations
@@ -20,8 +27,11 @@ from scipy import stats
 from statsmodels.stats.contingency_tables import mcnemar
 
 CONFIDENCE = 0.95
-BETTER, WORSE, UNCLEAR = "better", "worse", "not distinguishable at this test size"
-UNCLEAR_SEEDS = "not distinguishable with these seeds"
+BETTER, WORSE, UNCLEAR = "better", "worse", "not distinguishable"
+# Over seeds, on one fixed test set: the verdict names what the interval covers.
+SEEDS_NOTE = " across these seeds, on this one test set"
+SEEDS_BETTER, SEEDS_WORSE, UNCLEAR_SEEDS = (v + SEEDS_NOTE for v in (BETTER, WORSE, UNCLEAR))
+NO_SPREAD = "no interval: every seed gave the same score in each configuration"
 
 
 def _scores(gold: np.ndarray, pred: np.ndarray, n_classes: int, axis: int = -1) -> np.ndarray:
@@ -32,10 +42,11 @@ def _scores(gold: np.ndarray, pred: np.ndarray, n_classes: int, axis: int = -1) 
     p = pred[..., None] == classes
     tp = (g & p).sum(axis=-2)
     denom = g.sum(axis=-2) + p.sum(axis=-2)  # 2TP + FP + FN
-    # A class with no gold and no predicted row (possible in a resample of a small split) has no error
-    # on it: F1 1, as sklearn's zero_division=1. Points estimates on a real split never meet this case
-    # (preprocess requires every class in every split).
-    f1 = np.divide(2 * tp, denom, out=np.ones(tp.shape, dtype=float), where=denom > 0)
+    # A class with no gold and no predicted row (possible in a resample of a small split): F1 0, the
+    # rule of sklearn's zero_division=0 that the point estimates use (evaluate, training), so that a
+    # point and its interval never follow two rules. A real split never meets this case (preprocess
+    # requires every class in every split).
+    f1 = np.divide(2 * tp, denom, out=np.zeros(tp.shape, dtype=float), where=denom > 0)
     accuracy = (gold == pred).mean(axis=-1)
     return np.concatenate([accuracy[None], f1.mean(axis=-1)[None], np.moveaxis(f1, -1, 0)])
 
@@ -63,9 +74,12 @@ def score_intervals(gold: Sequence[int], pred: Sequence[int], names: Sequence[st
     return {key: (float(lo), float(hi)) for key, lo, hi in zip(keys, low, high, strict=True)}
 
 
-def verdict(low: float, high: float, unclear: str = UNCLEAR) -> str:
-    """Better or worse only when the whole interval of the difference lies on one side of 0."""
-    return BETTER if low > 0 else WORSE if high < 0 else unclear
+def verdict(low: float, high: float, seeds: bool = False) -> str:
+    """Better or worse only when the whole interval of the difference lies on one side of 0; with
+    `seeds`, the words say that the interval covers seed-to-seed variation on one test set."""
+    if seeds:
+        return SEEDS_BETTER if low > 0 else SEEDS_WORSE if high < 0 else UNCLEAR_SEEDS
+    return BETTER if low > 0 else WORSE if high < 0 else UNCLEAR
 
 
 def mcnemar_p(right_a: np.ndarray, right_b: np.ndarray) -> float:
@@ -101,10 +115,15 @@ def paired_comparison(gold: Sequence[int], pred_a: Sequence[int], pred_b: Sequen
 
 def compare_rows(a, b, names: Sequence[str], resamples: int, seed: int) -> tuple[dict, dict, dict]:
     """`paired_comparison` of two prediction tables (pandas, indexed by row id, columns gold and pred
-    holding label names), aligned on A's rows; with the point scores of A and of B."""
+    holding label names), aligned on A's rows; with the point scores of A and of B. A label outside
+    `names` is an error, never a silent miss (it would count as wrong)."""
     index = {n: i for i, n in enumerate(names)}
-    gold, pred_a = a["gold"].map(index).to_numpy(), a["pred"].map(index).to_numpy()
-    pred_b = b.loc[a.index, "pred"].map(index).to_numpy()  # same rows, same order
+    columns = {"gold": a["gold"], "A's pred": a["pred"], "B's pred": b.loc[a.index, "pred"]}
+    for what, values in columns.items():
+        unknown = sorted(set(values) - set(index))
+        if unknown:
+            raise ValueError(f"compare_rows: {what} label(s) {unknown} are not among {list(names)}")
+    gold, pred_a, pred_b = (v.map(index).to_numpy() for v in columns.values())  # same rows, same order
     k = len(names)
     return (paired_comparison(gold, pred_a, pred_b, k, resamples, seed), point_scores(gold, pred_a, k),
             point_scores(gold, pred_b, k))
@@ -118,16 +137,18 @@ def seed_summary(values: Sequence[float]) -> dict:
 
 
 def compare_seeds(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Mean of A minus mean of B with Welch's t 95% interval (needs 2+ seeds each) and a verdict."""
+    """Mean of A minus mean of B with Welch's t 95% interval (needs 2+ seeds each) and a verdict.
+    The interval counts seed-to-seed variation on one fixed test set, not the test set's own noise.
+    When neither configuration's scores vary over its seeds there is no spread to build an interval
+    from: no interval, and a verdict that says so (never "better" from a zero-width interval)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
     diff = float(a.mean() - b.mean())
     if len(a) < 2 or len(b) < 2:
         return {"diff": diff, "ci_low": None, "ci_high": None, "p": None, "verdict": UNCLEAR_SEEDS}
-    if np.ptp(a) == 0 and np.ptp(b) == 0:  # every seed gave the same score in each: no spread to test
-        return {"diff": diff, "ci_low": diff, "ci_high": diff, "p": None,
-                "verdict": verdict(diff, diff, UNCLEAR_SEEDS)}
+    if np.ptp(a) == 0 and np.ptp(b) == 0:
+        return {"diff": diff, "ci_low": None, "ci_high": None, "p": None, "verdict": NO_SPREAD}
     test = stats.ttest_ind(a, b, equal_var=False)
     ci = test.confidence_interval(CONFIDENCE)
     low, high = float(ci.low), float(ci.high)
     return {"diff": diff, "ci_low": low, "ci_high": high, "p": float(test.pvalue),
-            "verdict": verdict(low, high, UNCLEAR_SEEDS)}
+            "verdict": verdict(low, high, seeds=True)}

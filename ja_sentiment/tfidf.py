@@ -1,6 +1,7 @@
 """The classical comparator's model: character n-gram TF-IDF + logistic regression.
 
-Used by the `baseline_tfidf` stage and, refitted fold by fold, by Level 3's label-issue search.
+Used by the `baseline_tfidf` stage (params `tfidf`) and, refitted fold by fold, by the `label_issues`
+stage (params `label_issues`, the same fields plus the folds).
 """
 
 from __future__ import annotations

@@ -1,6 +1,13 @@
-"""Training helpers of the finetune stage: model set-up (3-way head, frozen layers), datasets, the
-loss (label smoothing, class weights, soft labels), the Trainer's arguments, DVCLive logging per
-epoch, and kill safety (a run stops with the launcher that started it)."""
+"""Training helpers of the finetune stage: model set-up (3-way head, frozen layers, re-initialised
+top layers), datasets, the loss (label smoothing, class weights, soft labels), the optimizer (the one
+place it is built: layer-wise learning-rate decay), the Trainer's arguments, DVCLive logging per
+epoch, and kill safety (a run stops with the launcher that started it).
+
+Losses comparable across configurations: whatever loss a configuration trains with (label
+smoothing, soft labels and class weights change the training loss itself), every epoch also logs the
+plain cross-entropy against the gold labels, in eval mode, on dev (`dev/ce`) and on a fixed sample of
+the training rows the size of dev (`train/ce`), so that train/dev curves of two configurations can be
+compared."""
 
 from __future__ import annotations
 
@@ -16,7 +23,7 @@ import torch
 from datasets import Dataset
 from dvclive import Live
 from sklearn.metrics import accuracy_score
-from transformers import AutoModelForSequenceClassification, TrainerCallback, TrainingArguments
+from transformers import AutoModelForSequenceClassification, Trainer, TrainerCallback, TrainingArguments
 
 from ja_sentiment.checkpoints import CHECKPOINTS
 from ja_sentiment.hardware import fast_bf16, native_bf16
@@ -24,7 +31,11 @@ from ja_sentiment.metrics import macro_f1
 from ja_sentiment.params import ParamsError, TrainParams
 
 LIVE_DIR = "dvclive"
-LIVE_KEYS = ("train/loss", "dev/loss", "dev/accuracy", "dev/macro_f1")
+# train/loss: the configuration's own training loss; dev/loss: that loss on dev (gold labels);
+# train/ce, dev/ce: plain cross-entropy against the gold labels in eval mode (comparable everywhere).
+LIVE_KEYS = ("train/loss", "train/ce", "dev/loss", "dev/ce", "dev/accuracy", "dev/macro_f1")
+EVAL_SETS = ("dev", "train_sample")  # the Trainer's eval datasets; metrics eval_dev_*, eval_train_sample_*
+TRAIN_SAMPLE_SEED = 0  # the same training rows for every configuration and seed
 
 
 def train_precision(precision: str) -> str:
@@ -95,6 +106,72 @@ def freeze(model, n_layers: int) -> None:
         module.requires_grad_(False)
 
 
+def reinit_top_layers(model, n_layers: int) -> list[str]:
+    """Re-initialise the pooler and the top `n_layers` encoder layers with the model's own initialiser
+    (none when 0); returns the names of the re-initialised parameters. Seeded by the caller."""
+    if n_layers == 0:
+        return []
+    total = model.config.num_hidden_layers
+    if n_layers > total:
+        raise ParamsError(f"train.reinit_layers: {n_layers} exceeds the model's {total} encoder layers")
+    base = model.base_model
+    layers = getattr(getattr(base, "encoder", None), "layer", None)
+    if layers is None:
+        raise ParamsError(f"train.reinit_layers: not supported for {type(base).__name__}; use 0")
+    modules = [*layers[total - n_layers:], *([base.pooler] if getattr(base, "pooler", None) else [])]
+    names = []
+    prefix = {id(m): n for n, m in model.named_modules()}
+    for module in modules:
+        # transformers 5 marks loaded weights as initialised and its initialisers then skip them.
+        for param in module.parameters():
+            param._is_hf_initialized = False
+        for sub in module.modules():
+            model._init_weights(sub)
+        names += [f"{prefix[id(module)]}.{n}" for n, _ in module.named_parameters()]
+    return names
+
+
+def layer_depth(name: str, n_layers: int) -> int:
+    """0 for the embeddings, i + 1 for encoder layer i, n_layers + 1 for what sits on top (pooler,
+    classifier head)."""
+    parts = name.split(".")
+    if "embeddings" in parts:
+        return 0
+    if "layer" in parts and "encoder" in parts:
+        return int(parts[parts.index("layer") + 1]) + 1
+    return n_layers + 1
+
+
+class FinetuneTrainer(Trainer):
+    """The Trainer, with the one place the optimizer is built: the Trainer's own (AdamW, fused where
+    torch has it; no weight decay on biases and norms), and with `layer_lr_decay` < 1 one parameter
+    group per layer depth, each layer's learning rate the one above it times the decay (the head on
+    top keeps train.learning_rate)."""
+
+    def __init__(self, *args, layer_lr_decay: float = 1.0, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.layer_lr_decay = layer_lr_decay
+
+    def create_optimizer(self, model=None):
+        if self.optimizer is not None or self.layer_lr_decay == 1.0:
+            return super().create_optimizer(model)
+        model = self.model if model is None else model
+        decay = set(self.get_decay_parameter_names(model))
+        n_layers = model.config.num_hidden_layers
+        groups: dict[tuple[int, bool], list] = {}
+        for name, param in model.named_parameters():
+            if param.requires_grad:
+                groups.setdefault((layer_depth(name, n_layers), name in decay), []).append(param)
+        lr = self.args.learning_rate
+        param_groups = [{"params": params, "weight_decay": self.args.weight_decay if decayed else 0.0,
+                         "lr": lr * self.layer_lr_decay ** (n_layers + 1 - depth)}
+                        for (depth, decayed), params in sorted(groups.items())]
+        optimizer_cls, kwargs = self.get_optimizer_cls_and_kwargs(self.args, model)
+        kwargs.pop("lr", None)  # each group has its own
+        self.optimizer = optimizer_cls(param_groups, lr=lr, **kwargs)
+        return self.optimizer
+
+
 def to_dataset(frame: pd.DataFrame, tokenizer, max_length: int, soft: bool) -> Dataset:
     """Tokenised split; `labels` are gold ids, or the normalised vote distribution when `soft`."""
     if soft:
@@ -126,24 +203,43 @@ def make_loss(num_labels: int, weights: torch.Tensor | None, smoothing: float):
     return loss
 
 
+def cross_entropy(logits: np.ndarray, gold: np.ndarray) -> float:
+    """Mean cross-entropy of the gold class ids under softmax(logits) (no smoothing, no weights)."""
+    logits = torch.tensor(np.asarray(logits, dtype=np.float32))
+    return float(torch.nn.functional.cross_entropy(logits, torch.tensor(np.asarray(gold)).long()))
+
+
 def compute_metrics(pred) -> dict[str, float]:
+    """Accuracy, macro-F1 and plain cross-entropy (`ce`) against the gold labels."""
     y_pred = np.argmax(pred.predictions, axis=-1)
     return {"accuracy": float(accuracy_score(pred.label_ids, y_pred)),
-            "macro_f1": macro_f1(pred.label_ids, y_pred, pred.predictions.shape[-1])}
+            "macro_f1": macro_f1(pred.label_ids, y_pred, pred.predictions.shape[-1]),
+            "ce": cross_entropy(pred.predictions, pred.label_ids)}
+
+
+def train_sample(frame: pd.DataFrame, size: int) -> pd.DataFrame:
+    """The fixed sample of training rows whose plain cross-entropy is logged each epoch (`train/ce`):
+    `size` rows (dev's size), the same for every configuration and seed."""
+    return frame.sample(n=min(size, len(frame)), random_state=TRAIN_SAMPLE_SEED).sort_index()
 
 
 def epoch_rows(log_history: list[dict]) -> list[dict]:
-    """One row per evaluated epoch: epoch, train/loss (mean over the epoch) and the dev metrics."""
-    train_loss, rows = {}, []
+    """One row per epoch evaluated on both eval sets: epoch, train/loss (the configuration's loss,
+    mean over the epoch), train/ce and the dev metrics."""
+    train_loss, dev, sample = {}, {}, {}
     for entry in log_history:
         epoch = round(entry.get("epoch", 0))
         if "loss" in entry:
             train_loss[epoch] = entry["loss"]
-        elif "eval_macro_f1" in entry:
-            rows.append({"epoch": epoch, "step": entry["step"], "train/loss": train_loss.get(epoch),
-                         "dev/loss": entry["eval_loss"], "dev/accuracy": entry["eval_accuracy"],
-                         "dev/macro_f1": entry["eval_macro_f1"]})
-    return rows
+        elif "eval_dev_macro_f1" in entry:
+            dev[epoch] = entry
+        elif "eval_train_sample_ce" in entry:
+            sample[epoch] = entry
+    return [{"epoch": epoch, "step": entry["step"], "train/loss": train_loss.get(epoch),
+             "train/ce": sample[epoch]["eval_train_sample_ce"], "dev/loss": entry["eval_dev_loss"],
+             "dev/ce": entry["eval_dev_ce"], "dev/accuracy": entry["eval_dev_accuracy"],
+             "dev/macro_f1": entry["eval_dev_macro_f1"]}
+            for epoch, entry in sorted(dev.items()) if epoch in sample]
 
 
 class LiveCallback(TrainerCallback):
@@ -180,7 +276,7 @@ def training_args(train: TrainParams, precision: str) -> TrainingArguments:
         gradient_accumulation_steps=train.grad_accum, weight_decay=train.weight_decay,
         warmup_steps=train.warmup,  # 5.x: a float in [0, 1) is a fraction of the optimisation steps
         eval_strategy="epoch", save_strategy="epoch", logging_strategy="epoch",
-        load_best_model_at_end=True, metric_for_best_model="macro_f1", greater_is_better=True,
+        load_best_model_at_end=True, metric_for_best_model="dev_macro_f1", greater_is_better=True,
         save_total_limit=1,  # plus the best one, which the Trainer always keeps
         restore_callback_states_from_checkpoint=True,  # early stopping's patience counter
         train_sampling_strategy="group_by_length",  # 4.x group_by_length=True

@@ -6,9 +6,11 @@ tokenizer uses) and each word is reduced to its dictionary form in the sentence'
 into 有り難う, which no reader of the corpus recognises).
 
 For every word found in at least `min_count` sentences of a group, a one-sided Fisher exact test
-asks whether sentences containing it are wrong more often than the others; the p-values of one
-analysis are corrected together with Benjamini-Hochberg (statsmodels). A word is reported as
-over-represented when its corrected q-value is below the false discovery rate.
+asks whether sentences containing it are wrong more often than the others. The p-values of every
+analysis of a split (all errors, and each confusion pair) are corrected together with
+Benjamini-Hochberg (statsmodels; `correct_together`): correcting each analysis on its own would let
+chance alone pass some words in one of the seven. A word is reported as over-represented when its
+corrected q-value is below the false discovery rate.
 """
 
 from __future__ import annotations
@@ -47,12 +49,12 @@ def word_sets(texts: Iterable[str]) -> list[frozenset[str]]:
 
 
 def evidence(sets: Sequence[frozenset[str]], event: Sequence[bool], min_count: int,
-             fdr: float) -> pd.DataFrame:
+             fdr: float | None = None) -> pd.DataFrame:
     """Per word in at least `min_count` of the sentences: how often sentences with it have `event`
     (an error, or one confusion) against the sentences without it; one-sided Fisher p (more often
-    with the word), Benjamini-Hochberg q over all tested words; most significant first."""
+    with the word); with `fdr`, Benjamini-Hochberg q over the words tested here (without, q and
+    `significant` are left for `correct_together`); most significant first."""
     from scipy.stats import fisher_exact
-    from statsmodels.stats.multitest import multipletests
 
     event = np.asarray(event, dtype=bool)
     n, total = len(sets), int(event.sum())
@@ -74,11 +76,25 @@ def evidence(sets: Sequence[frozenset[str]], event: Sequence[bool], min_count: i
     if not rows:  # typed, so that selecting rows by `significant` still works on it
         types = {"word": object, "significant": bool}
         return pd.DataFrame({c: pd.Series(dtype=types.get(c, float)) for c in WORD_COLUMNS})
-    table = pd.DataFrame(rows)
-    table["q"] = multipletests(table["p"].to_numpy(), method="fdr_bh")[1]
-    table["significant"] = table["q"] < fdr
-    return table.sort_values(["q", "p", "sentences", "word"], ascending=[True, True, False, True],
-                             kind="stable").reset_index(drop=True)[WORD_COLUMNS]
+    table = pd.DataFrame(rows).assign(q=np.nan, significant=False)
+    return correct_together({"one": table}, fdr)["one"] if fdr is not None else table[WORD_COLUMNS]
+
+
+def correct_together(tables: dict[str, pd.DataFrame], fdr: float) -> dict[str, pd.DataFrame]:
+    """Benjamini-Hochberg over the p-values of every table together: each table's q and
+    `significant` columns set from the joint correction, rows most significant first."""
+    from statsmodels.stats.multitest import multipletests
+
+    p = np.concatenate([t["p"].to_numpy(dtype=float) for t in tables.values()])
+    q = multipletests(p, method="fdr_bh")[1] if len(p) else p
+    out, start = {}, 0
+    for name, table in tables.items():
+        table = table.assign(q=q[start:start + len(table)])
+        start += len(table)
+        table["significant"] = table["q"] < fdr
+        out[name] = table.sort_values(["q", "p", "sentences", "word"], ascending=[True, True, False, True],
+                                      kind="stable").reset_index(drop=True)
+    return out
 
 
 def containing(texts: Sequence[str], sets: Sequence[frozenset[str]], word: str, limit: int) -> list[str]:

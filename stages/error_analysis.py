@@ -8,7 +8,8 @@ Outputs:
   candidates among the training rows, token attributions of the most confident test errors, the
   error-rate tables, and every error; in English or Japanese (params `report.language`);
 - reports/errors.csv (one row per error), reports/error_words.csv (every tested word),
-  reports/error_neighbours.csv, reports/label_issues.csv (every training row, ranked),
+  reports/error_neighbours.csv, reports/label_issues.csv (every training row as the `label_issues`
+  stage ranks it, with the fine-tuned model's prediction),
   reports/error_attributions.csv (one row per token; header only when attributions are off);
 - metrics/error_analysis.json; plots/errors/: error rate by annotator agreement, by text length and
   for the significant words (PNG + CSV; Japanese words drawn with IPAexGothic).
@@ -28,7 +29,15 @@ import pandas as pd
 
 from ja_sentiment import findings as fnd
 from ja_sentiment.attributions import attribute
-from ja_sentiment.data import FINETUNED_DIR, PREDICTIONS_DIR, read_split, write_json
+from ja_sentiment.data import (
+    FINETUNED_DIR,
+    LABEL_ISSUES_DIR,
+    LABEL_ISSUES_FILE,
+    PREDICTIONS_DIR,
+    read_json,
+    read_split,
+    write_json,
+)
 from ja_sentiment.error_tables import (
     LEVELS,
     agreement_level,
@@ -38,15 +47,21 @@ from ja_sentiment.error_tables import (
     pair_rates,
     rates,
 )
-from ja_sentiment.label_issues import majority_status, out_of_fold_probs, rank
+from ja_sentiment.label_issues import read_ranking
 from ja_sentiment.markdown import commit_of, table
-from ja_sentiment.neighbours import model_vectors, nearest, neighbour_table, neighbour_votes, tfidf_vectors
-from ja_sentiment.params import ErrorAnalysisParams, Params, load_params
+from ja_sentiment.neighbours import (
+    model_vectors,
+    nearest,
+    neighbour_table,
+    neighbour_votes,
+    other_label_majority,
+    tfidf_vectors,
+)
+from ja_sentiment.params import ErrorAnalysisParams, load_params
 from ja_sentiment.plotting import japanese_font
 from ja_sentiment.predictions import predictions_path, prob_columns, read_predictions
 from ja_sentiment.report_text import Text
-from ja_sentiment.tfidf import build_model
-from ja_sentiment.words import containing, evidence, word_sets
+from ja_sentiment.words import containing, correct_together, evidence, word_sets
 
 MODEL = "finetuned"
 REPORTS = Path("reports")
@@ -54,7 +69,7 @@ ERRORS_FILE = REPORTS / "errors.csv"
 REPORT_FILE = REPORTS / "error_analysis.md"
 WORDS_FILE = REPORTS / "error_words.csv"
 NEIGHBOURS_FILE = REPORTS / "error_neighbours.csv"
-LABEL_ISSUES_FILE = REPORTS / "label_issues.csv"
+LABEL_ISSUES_REPORT = REPORTS / "label_issues.csv"
 ATTRIBUTIONS_FILE = REPORTS / "error_attributions.csv"
 METRICS_FILE = Path("metrics/error_analysis.json")
 MODEL_KEYS = ("model", "base_model", "revision", "commit", "standin", "train_precision")  # from meta.json
@@ -72,6 +87,8 @@ ERROR_COLUMNS = [
     "length",
     "length_bucket",
 ]
+NEIGHBOUR_COLUMNS = ["id", "gold", "pred", "rank", "neighbour_id", "neighbour_text", "neighbour_gold",
+                     "neighbour_agreement", "similarity"]
 SHOWN = ["id", "text", "gold", "pred", "confidence", "gold_prob", "agreement_level", "length"]
 DUPLICATE = 0.9  # similarity from which a training sentence counts as near-identical
 WORDS_SHOWN = 10  # words per table in the report (all of them in reports/error_words.csv)
@@ -108,7 +125,8 @@ def word_tables(
     part: pd.DataFrame, names: Sequence[str], cfg: ErrorAnalysisParams
 ) -> dict[str, pd.DataFrame]:
     """Word evidence of one split: all errors ("all"), then each confusion pair "gold→pred" (among
-    the gold class's sentences, predicted as pred); each row with up to two example sentences."""
+    the gold class's sentences, predicted as pred); each row with up to two example sentences.
+    Benjamini-Hochberg runs over every word test of the split together."""
     texts, sets = part["text"].tolist(), word_sets(part["text"])
     out = {"all": (part, part["wrong"].to_numpy())}
     for gold in names:
@@ -119,12 +137,12 @@ def word_tables(
     for name, (rows, event) in out.items():
         idx = [part.index.get_loc(i) for i in rows.index]
         sub_sets, sub_texts = [sets[i] for i in idx], [texts[i] for i in idx]
-        found = evidence(sub_sets, event, cfg.min_word_count, cfg.alpha)
+        found = evidence(sub_sets, event, cfg.min_word_count)
         hit_texts = [t for t, e in zip(sub_texts, event, strict=True) if e]
         hit_sets = [s for s, e in zip(sub_sets, event, strict=True) if e]
         found["examples"] = [" / ".join(containing(hit_texts, hit_sets, w, 2)) for w in found["word"]]
         tables[name] = found
-    return tables
+    return correct_together(tables, cfg.alpha)
 
 
 def plot_words(words: pd.DataFrame, t: Text) -> None:
@@ -184,38 +202,37 @@ def plot_rates(frame: pd.DataFrame, column: str, title: str, stem: str, error_ra
 
 
 def neighbours_of(
-    errors: pd.DataFrame, train: pd.DataFrame, cfg: ErrorAnalysisParams, max_length: int
-) -> pd.DataFrame:
+    test: pd.DataFrame, train: pd.DataFrame, cfg: ErrorAnalysisParams, max_length: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The nearest training sentences of every test row: the table of the errors' neighbours, and
+    per test row (errors and correct rows alike: the control) whether a strict majority of its
+    neighbours carries a label other than its gold label."""
     if cfg.similarity == "model":
         train_vec = model_vectors(FINETUNED_DIR, train["text"].tolist(), max_length)
-        query_vec = model_vectors(FINETUNED_DIR, errors["text"].tolist(), max_length)
+        query_vec = model_vectors(FINETUNED_DIR, test["text"].tolist(), max_length)
     else:
-        train_vec, query_vec = tfidf_vectors(train["text"].tolist(), errors["text"].tolist())
+        train_vec, query_vec = tfidf_vectors(train["text"].tolist(), test["text"].tolist())
     index, sims = nearest(train_vec, query_vec, cfg.neighbours)
-    return neighbour_table(errors, train, index, sims)
+    rows = test[["id", "gold", "wrong"]].reset_index(drop=True)
+    labels = train["label_name"].to_numpy()
+    rows["other_majority"] = other_label_majority(index, labels, rows["gold"].to_numpy())
+    wrong = rows["wrong"].to_numpy()
+    return neighbour_table(test[wrong], train, index[wrong], sims[wrong]), rows
 
 
-def label_issue_ranking(
-    train: pd.DataFrame, params: Params, names: Sequence[str]
-) -> tuple[pd.DataFrame, str]:
-    """Every training row with its out-of-fold self-confidence and rank; the reason when not computable."""
-    labels = train["label"].to_numpy()
-    smallest = int(np.bincount(labels, minlength=len(names)).min())
-    folds = min(params.error_analysis.label_issue_folds, smallest)
-    if folds < 2:
-        return pd.DataFrame(), f"a class has {smallest} training row(s); cross-validation needs 2 per class"
-    probs = out_of_fold_probs(
-        build_model(params.tfidf), train["text"].tolist(), labels, len(names), folds, params.tfidf.seed
-    )
-    ranked = rank(probs, labels)
-    out = train[["id", "text", "gold", "pred", "wrong", "agreement_level", "votes"]].reset_index(drop=True)
-    out["majority_status"] = [
-        majority_status(json.loads(v), g) for v, g in zip(train["votes"], labels, strict=True)
-    ]
-    out = pd.concat([out, ranked], axis=1)
-    out["confident_other"] = [names[i] if i >= 0 else "" for i in out["confident_other"]]
-    out = out.rename(columns={"pred": "finetuned_pred", "wrong": "finetuned_wrong"})
-    return out.sort_values("rank").reset_index(drop=True), str(folds)
+def label_issue_ranking(train: pd.DataFrame) -> tuple[pd.DataFrame, str]:
+    """The label_issues stage's ranking of the training rows, with the fine-tuned model's prediction
+    of each; the folds used, or why the ranking was not computed."""
+    meta = read_json(LABEL_ISSUES_DIR / "meta.json")
+    ranking = read_ranking(LABEL_ISSUES_FILE)
+    if meta.get("folds") is None or ranking.empty:
+        return pd.DataFrame(), meta.get("note") or f"{LABEL_ISSUES_FILE} is empty"
+    if set(ranking["id"]) != set(train["id"]):
+        raise SystemExit(f"error_analysis: {LABEL_ISSUES_FILE} does not rank exactly the train split's rows; "
+                         "re-run the label_issues stage (dvc repro)")
+    pred = train.set_index("id").loc[ranking["id"], ["pred", "wrong"]].reset_index(drop=True)
+    ranking = ranking.assign(finetuned_pred=pred["pred"].to_numpy(), finetuned_wrong=pred["wrong"].to_numpy())
+    return ranking, str(meta["folds"])
 
 
 def attributions_of(
@@ -398,31 +415,18 @@ def main() -> None:
     ].to_csv(WORDS_FILE, index=False)
 
     test_errors = df[(df["split"] == "test") & df["wrong"]]
-    near = (
-        neighbours_of(test_errors, frames["train"], cfg, max_length)
-        if "test" in cfg.splits
-        else pd.DataFrame(
-            columns=[
-                "id",
-                "gold",
-                "pred",
-                "rank",
-                "neighbour_id",
-                "neighbour_text",
-                "neighbour_gold",
-                "neighbour_agreement",
-                "similarity",
-            ]
-        )
-    )
+    if "test" in cfg.splits:
+        near, test_rows = neighbours_of(frames["test"], frames["train"], cfg, max_length)
+    else:
+        near, test_rows = pd.DataFrame(columns=NEIGHBOUR_COLUMNS), None
     near.to_csv(NEIGHBOURS_FILE, index=False)
     votes = neighbour_votes(near, cfg.neighbours)
     duplicates = int(
         near[(near["similarity"] >= DUPLICATE) & (near["neighbour_gold"] == near["pred"])]["id"].nunique()
     )
 
-    ranking, note = label_issue_ranking(frames["train"], params, names)
-    ranking.to_csv(LABEL_ISSUES_FILE, index=False)
+    ranking, note = label_issue_ranking(frames["train"])
+    ranking.to_csv(LABEL_ISSUES_REPORT, index=False)
     scores = attributions_of(test_errors, cfg, names, max_length)  # none when cfg.attributions is 0
     scores.to_csv(ATTRIBUTIONS_FILE, index=False)
 
@@ -432,12 +436,12 @@ def main() -> None:
         found.append(fnd.length(t, by_length, split, cfg.alpha))
         found += [f for f in [fnd.pair(t, df, split)] if f]
         found.append(fnd.words(t, split, words[split], cfg.alpha))
-    if "test" in cfg.splits:
-        found.append(fnd.neighbours(t, votes, cfg.neighbours, duplicates))
+    if test_rows is not None:
+        found.append(fnd.neighbours(t, test_rows, cfg.neighbours, duplicates, cfg.alpha))
     if not ranking.empty:
         found.append(fnd.label_issues(t, ranking, cfg.alpha))
     fnd.number(found)
-    possible = fnd.possibilities(t, found, cfg.alpha)
+    possible = fnd.possibilities(t, found)
 
     shutil.rmtree(PLOTS_DIR, ignore_errors=True)  # this stage's own output: rebuilt whole
     PLOTS_DIR.mkdir(parents=True)
@@ -522,11 +526,17 @@ def main() -> None:
         if f.key == "words":
             sig = words[f.split]["all"]
             metrics[f.split]["significant_words"] = int(sig["significant"].sum())
-    if "test" in cfg.splits:
-        metrics["test"]["errors_with_mostly_predicted_neighbours"] = int(votes["mostly_pred"].sum())
-        metrics["test"]["errors_with_near_duplicate_as_predicted"] = duplicates
-    if not ranking.empty:
-        metrics.setdefault("train", {})["label_issue_candidates"] = int(ranking["candidate"].sum())
+        if f.key == "length":
+            metrics[f.split]["length_p"], metrics[f.split]["length_test"] = f.values["p"], f.values["method"]
+        if f.key == "neighbours":
+            metrics["test"]["neighbours_other_majority"] = {
+                k: f.values[k] for k in ("errors_rate", "correct_rate", "odds_ratio", "p")}
+            metrics["test"]["errors_with_mostly_predicted_neighbours"] = int(votes["mostly_pred"].sum())
+            metrics["test"]["errors_with_near_duplicate_as_predicted"] = duplicates
+        if f.key == "label_issues":
+            metrics.setdefault("train", {})["label_issue_candidates"] = f.values["candidates"]
+            metrics["train"]["label_issue_candidates_p_holm"] = {
+                k: f.values[k]["p_holm"] for k in ("wrong", "mixed")}
     write_json(METRICS_FILE, metrics)
     summary = ", ".join(f"{s} {m['errors']}/{m['examples']}" for s, m in metrics.items() if "errors" in m)
     print(

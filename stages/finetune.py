@@ -1,7 +1,10 @@
 """Stage `finetune` (Level 2): fine-tune a BERT checkpoint for 3-class sentiment with the Trainer.
 
 Dev macro-F1 picks the best epoch; that model and its tokenizer go to models/finetuned/ (usable
-as-is by `pipeline()`, with provenance.json), per-epoch curves to dvclive/. Epoch checkpoints
+as-is by `pipeline()`, with provenance.json), per-epoch curves to dvclive/ (the configuration's own
+loss, and plain cross-entropy against the gold labels on dev and on a fixed train sample of dev's
+size: ja_sentiment/training.py). With `train.drop_label_issues: N`, the N training rows that the
+`label_issues` stage ranks lowest are left out of training (data/label_issues/ranking.csv). Epoch checkpoints
 (ja_sentiment/checkpoints.py) live in build/finetune_checkpoints/ and are removed after a
 successful run.
 
@@ -16,33 +19,50 @@ the saved model, provenance, clean-up) and prints, with barriers where the other
 
 from __future__ import annotations
 
+import os
 import shutil
 
 import numpy as np
 import torch
 from dvclive import Live
 from sklearn.utils.class_weight import compute_class_weight
-from transformers import AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCallback, Trainer, set_seed
+from transformers import AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCallback, set_seed
 
 from ja_sentiment.checkpoints import prepare_checkpoints, remove_checkpoints
 from ja_sentiment.data import FINETUNED_DIR as MODEL_DIR
-from ja_sentiment.data import read_split, write_json
+from ja_sentiment.data import LABEL_ISSUES_FILE, read_split, write_json
+from ja_sentiment.label_issues import read_ranking
 from ja_sentiment.params import ParamsError, load_params
 from ja_sentiment.provenance import PROVENANCE, model_card
 from ja_sentiment.training import (
     LIVE_DIR,
     LIVE_KEYS,
+    FinetuneTrainer,
     LiveCallback,
     compute_metrics,
     epoch_rows,
     freeze,
     load_model,
     make_loss,
+    reinit_top_layers,
     stop_with_launcher,
     to_dataset,
     train_precision,
+    train_sample,
     training_args,
 )
+
+
+def without_label_issues(frame, n_rows: int):
+    """The training rows less the `n_rows` the label_issues stage ranks lowest (none when 0)."""
+    if n_rows == 0:
+        return frame, []
+    ranking = read_ranking(LABEL_ISSUES_FILE)
+    if len(ranking) < n_rows or n_rows >= len(frame):
+        raise ParamsError(f"train.drop_label_issues: {n_rows} rows asked, but {LABEL_ISSUES_FILE} ranks "
+                          f"{len(ranking)} of {len(frame)} training rows (see data/label_issues/meta.json)")
+    dropped = ranking["id"].head(n_rows).tolist()
+    return frame[~frame["id"].isin(dropped)], dropped
 
 
 def main() -> None:
@@ -65,12 +85,15 @@ def main() -> None:
     for key in ("is_local", "local_files_only"):
         tokenizer.init_kwargs.pop(key, None)
     model = load_model(train, names)
+    reinit_top_layers(model, train.reinit_layers)  # after set_seed: the same new weights per seed
     # The base model as loaded: hub id, revision and the commit it resolved to, stand-in or not.
     card = model_card(train.checkpoint, train.revision)
     base = {"base_model": card["model"], "revision": card["revision"], "commit": card["commit"],
             "standin": card["standin"], "precision": precision}
     freeze(model, train.freeze_layers)
     frames = {split: read_split(split) for split in ("train", "dev")}
+    sample = train_sample(frames["train"], len(frames["dev"]))  # before any row is left out: fixed
+    frames["train"], dropped = without_label_issues(frames["train"], train.drop_label_issues)
     weights = None
     if train.class_weights == "balanced":
         y = frames["train"]["label"].to_numpy()
@@ -81,12 +104,13 @@ def main() -> None:
     callbacks = [LiveCallback(live)] if main_process else []
     if train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
-    trainer = Trainer(
+    trainer = FinetuneTrainer(
         model=model, args=args, processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
         train_dataset=to_dataset(frames["train"], tokenizer, train.max_length, train.soft_labels),
-        eval_dataset=to_dataset(frames["dev"], tokenizer, train.max_length, soft=False),  # gold labels
+        eval_dataset={"dev": to_dataset(frames["dev"], tokenizer, train.max_length, soft=False),  # gold
+                      "train_sample": to_dataset(sample, tokenizer, train.max_length, soft=False)},
         compute_loss_func=make_loss(len(names), weights, train.label_smoothing),
-        compute_metrics=compute_metrics, callbacks=callbacks)
+        compute_metrics=compute_metrics, callbacks=callbacks, layer_lr_decay=train.layer_lr_decay)
     result = trainer.train(resume_from_checkpoint=resume_from)
     # Every process has loaded the best checkpoint (no barrier after that in the Trainer) before the
     # main one deletes anything.
@@ -95,8 +119,11 @@ def main() -> None:
     best = next(r for r in rows if r["step"] == trainer.state.best_global_step)
     if main_process:
         # metrics.json: the best epoch's row (the model that is kept), not the last epoch's.
-        live.summary = {**base, "train": {"loss": best["train/loss"]},
-                        "dev": {k.split("/")[1]: best[k] for k in LIVE_KEYS[1:]},
+        live.summary = {**base, "train": {"loss": best["train/loss"], "ce": best["train/ce"]},
+                        "dev": {k.split("/")[1]: best[k] for k in LIVE_KEYS if k.startswith("dev/")},
+                        "train_rows": len(frames["train"]), "dropped_label_issues": len(dropped),
+                        # which GPUs this run could see (the study's pinned queue workers set it)
+                        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                         "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],
                         "train_runtime_s": result.metrics["train_runtime"],  # this call's only, if resumed
                         "train_samples_per_second": result.metrics["train_samples_per_second"]}
@@ -108,7 +135,9 @@ def main() -> None:
     if main_process:
         tokenizer.save_pretrained(str(MODEL_DIR))
         write_json(MODEL_DIR / PROVENANCE, {**base, "best_epoch": best["epoch"], "dev_macro_f1":
-                                            best["dev/macro_f1"], "params": train.model_dump()})
+                                            best["dev/macro_f1"], "params": train.model_dump(),
+                                            "dropped_label_issues": dropped,
+                                            "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES")})
         remove_checkpoints()
         print(f"best epoch {best['epoch']}/{rows[-1]['epoch']}: dev macro-F1 {best['dev/macro_f1']:.4f}, "
               f"accuracy {best['dev/accuracy']:.4f} ({precision}; base {card['model']} at {card['commit']}"

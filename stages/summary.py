@@ -31,17 +31,19 @@ MODELS = ("baseline_plain", "baseline_band", "tfidf", "finetuned")
 
 
 def learning_curve() -> pd.DataFrame:
-    """Per epoch: train loss, dev loss, dev accuracy, dev macro-F1 (from DVCLive's TSV files)."""
-    columns = {"train_loss": "train/loss.tsv", "dev_loss": "dev/loss.tsv",
-               "dev_accuracy": "dev/accuracy.tsv", "dev_macro_f1": "dev/macro_f1.tsv"}
+    """Per epoch: train and dev loss (the configuration's own), train and dev plain cross-entropy,
+    dev accuracy, dev macro-F1 (from DVCLive's TSV files)."""
+    columns = {"train_loss": "train/loss.tsv", "dev_loss": "dev/loss.tsv", "train_ce": "train/ce.tsv",
+               "dev_ce": "dev/ce.tsv", "dev_accuracy": "dev/accuracy.tsv", "dev_macro_f1": "dev/macro_f1.tsv"}
     frames = [pd.read_csv(LIVE_DIR / f, sep="\t").set_index("step").iloc[:, 0].rename(c)
-              for c, f in columns.items()]
+              for c, f in columns.items() if (LIVE_DIR / f).is_file()]  # ce: logged since the studies
     return pd.concat(frames, axis=1).rename_axis("epoch")
 
 
 def plot_curve(t: Text, curve: pd.DataFrame) -> None:
     fig, (loss, score) = plt.subplots(1, 2, figsize=(11, 4))
-    curve[["train_loss", "dev_loss"]].plot(ax=loss, marker="o", title=t("plot_loss"))
+    curve[[c for c in ("train_loss", "dev_loss", "train_ce", "dev_ce") if c in curve]].plot(
+        ax=loss, marker="o", title=t("plot_loss"))
     curve[["dev_accuracy", "dev_macro_f1"]].plot(ax=score, marker="o", title=t("plot_dev"))
     for ax in (loss, score):
         ax.set_xlabel(t("epoch"))

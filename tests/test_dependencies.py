@@ -108,7 +108,7 @@ def test_stages_dir_holds_exactly_the_stage_scripts():
     modules = stage_modules(ROOT)
     assert modules == {name: f"stages.{name}" for name in modules}  # module name = stage name
     assert sorted(p.stem for p in (ROOT / "stages").glob("*.py")) == sorted(modules)
-    assert len(modules) == 8
+    assert len(modules) == 9
 
 
 def project_modules(root: Path) -> list[str]:

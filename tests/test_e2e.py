@@ -165,6 +165,20 @@ def test_error_analysis_explains_the_fine_tuned_models_errors(repo):
     for _, one in scores.groupby("id"):  # integrated gradients: the scores share out the change
         assert abs(one["score"].sum() - one["change"].iloc[0]) <= abs(one["delta"].iloc[0]) + 1e-4
     assert (repo / "plots/errors/words.png").stat().st_size > 5000
+    # Every possible cause rests on findings that compare the errors with a control, with a test.
+    findings = dict(re.findall(r"^- \*\*(F\d+)\*\* \(\w+\)\. (.*)$", report, flags=re.M))
+    # Rates against a control: the other rows, the unanimous rows, the other length buckets, the
+    # sentences without the word.
+    controlled = ("against", "with unanimous agreement at", "test of independence",
+                  "Benjamini-Hochberg over all")
+    for refs in re.findall(r"^- \*\*P\d+\*\* possibility: .* \(rests on ([F\d, ]+)\)$", report, flags=re.M):
+        for ref in refs.split(", "):
+            assert any(c in findings[ref] for c in controlled), findings[ref]
+            assert re.search(r" p = | q < ", findings[ref]), findings[ref]  # and the test's result
+    neighbours = next(text for text in findings.values() if "nearest training sentences" in text)
+    assert "correctly classified rows; Cochran-Mantel-Haenszel test stratified by gold class" in neighbours
+    labels = next(text for text in findings.values() if text.startswith("Label-issue candidates"))
+    assert "of the candidates wrong against" in labels and "Holm" in labels
 
 
 def test_neighbours_by_the_fine_tuned_models_sentence_vectors(repo, tmp_path):
@@ -255,7 +269,8 @@ def test_experiment_reruns_only_finetune_and_after(repo):
     score, diff = r"[01]\.\d{4}", r"[+-]\d\.\d{4}"
     for model in ("finetuned", "tfidf", "baseline_plain", "baseline_band"):
         row = (rf"\| `{model}` \| accuracy \| {score} \| {score} \| {diff} \[{diff}, {diff}\] \| [\d.e-]+ \| "
-               r"(better|worse|not distinguishable at this test size) \|")
+               r"(better|worse|not distinguishable: the data do not show a difference; they are compatible "
+               r"with differences from [+-]\d+\.\d to [+-]\d+\.\d points) \|")
         assert re.search(row, report), report
     # TF-IDF did not change between the runs: difference exactly 0.
     zero = r"\+0\.0000 \[\+0\.0000, \+0\.0000\]"
@@ -265,39 +280,69 @@ def test_experiment_reruns_only_finetune_and_after(repo):
     run(repo, "dvc", "checkout", "--force")
 
 
-def test_seeds_aggregate_two_configurations_from_queued_experiments(repo):
-    """`make seeds`' tool: 3 seeds of params.yaml (2 epochs) and of train.epochs=1, run through the DVC
-    queue in temporary copies; its aggregate equals what the experiments' own metrics give."""
+STUDY = {"name": "t", "configs": {
+    "baseline": {},
+    "short": {"countermeasure": "fewer_epochs", "set": {"train.epochs": 1}},
+    "dropped": {"countermeasure": "drop_label_issues", "set": {"train.drop_label_issues": 50}}}}
+
+
+def study_run(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    return run(repo, sys.executable, "-m", "ja_sentiment.tools.study", "build/t.yaml", "--seeds", "1", "2",
+               "--jobs", "2", "--out", "build/study", *args)
+
+
+def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
+    """`make study`'s tool: 3 configurations x 2 seeds through the DVC queue in temporary copies; its
+    aggregate equals what the experiments' own metrics give; a second run skips what exists, and runs
+    only an experiment that went missing."""
     before = (repo / "dvclive/metrics.json").read_text()
-    out = run(repo, sys.executable, "-m", "ja_sentiment.tools.seeds", "--seeds", "1", "2", "3", "--set",
-              "train.epochs=1", "--jobs", "2", "--name", "t", "--out", "build/seeds").stdout
-    result = json.loads((repo / "build/seeds/seeds.json").read_text())
-    # Every experiment's own params and test metrics, read from `dvc exp show`.
+    (repo / "build").mkdir(exist_ok=True)
+    (repo / "build/t.yaml").write_text(yaml.safe_dump(STUDY), encoding="utf-8")
+    study_run(repo)
+    result = json.loads((repo / "build/study/study.json").read_text())
     shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
     experiments = {rev["name"]: rev["data"] for commit in shown for group in (commit.get("experiments") or [])
                    for rev in group["revs"] if rev.get("name", "").startswith("t-")}
-    assert sorted(experiments) == [f"t-{c}-s{s}" for c in ("params", "set") for s in (1, 2, 3)]
-    for config, epochs in (("params", 2), ("set", 1)):
+    configs = ("baseline", "short", "dropped")
+    assert sorted(experiments) == sorted(f"t-{c}-s{s}" for c in configs for s in (1, 2))
+    per_seed: dict[str, list[float]] = {}
+    for config, (epochs, dropped) in zip(configs, ((2, 0), (1, 0), (2, 50)), strict=True):
         scores = {key: [] for key in ("accuracy", "macro_f1")}
-        for seed in (1, 2, 3):
+        for seed in (1, 2):
             data = experiments[f"t-{config}-s{seed}"]
             train = data["params"]["params.yaml"]["data"]["train"]
-            assert (train["seed"], train["epochs"]) == (seed, epochs)
+            assert (train["seed"], train["epochs"], train["drop_label_issues"]) == (seed, epochs, dropped)
+            live = data["metrics"]["dvclive/metrics.json"]["data"]
+            assert (live["train_rows"], live["epochs_run"]) == (3888 - dropped, epochs)
             test = data["metrics"]["metrics/evaluate.json"]["data"]["finetuned"]["test"]
             for key in scores:
                 scores[key].append(test[key])
         for key, values in scores.items():
             got = result["configs"][config][key]
-            assert got["values"] == values
-            assert got["mean"] == pytest.approx(np.mean(values))
+            assert got["values"] == values and got["mean"] == pytest.approx(np.mean(values))
             assert got["std"] == pytest.approx(np.std(values, ddof=1))
-            assert (got["min"], got["max"]) == (min(values), max(values))
-    assert result["overrides"] == ["train.epochs=1"]
-    for key in ("accuracy", "macro_f1"):
-        comparison = result["comparison"][key]
-        assert comparison["diff"] == pytest.approx(result["configs"]["set"][key]["mean"]
-                                                   - result["configs"]["params"][key]["mean"])
-        assert comparison["verdict"] in ("better", "worse", "not distinguishable with these seeds")
-    assert "| params.yaml + train.epochs=1 | 1, 2, 3 |" in out and "Welch" in out
-    # Queued experiments ran in temporary copies: the workspace is untouched.
-    assert (repo / "dvclive/metrics.json").read_text() == before
+        per_seed[config] = scores["macro_f1"]
+        curves = result["configs"][config]["curves"]
+        assert all(sorted(map(int, c["dev_ce"])) == list(range(1, epochs + 1)) for c in curves.values())
+        assert all(v is not None for v in result["configs"][config]["overfitting"]["gap_at_kept"])
+    for config in ("short", "dropped"):
+        c = result["comparisons"][config]["macro_f1"]
+        assert c["diff"] == pytest.approx(np.mean(per_seed[config]) - np.mean(per_seed["baseline"]))
+        assert c["ci_low"] <= c["diff"] <= c["ci_high"] and c["seeds"] == 2
+        assert c["verdict"] == (("better" if c["diff"] > 0 else "worse") if c["p_holm"] < 0.05
+                                else "not distinguishable")
+    report = (repo / "build/study/study.md").read_text()
+    assert "### drop_label_issues" in report and "Made with offline stand-ins" in report
+    assert (repo / "build/study/plots/forest.png").stat().st_size > 5000
+    assert (repo / "dvclive/metrics.json").read_text() == before  # the workspace is untouched
+
+    again = study_run(repo)  # everything exists with the same params: nothing runs
+    assert "study t: 6 experiments done, 0 to wait for" in again.stderr
+    run(repo, "dvc", "exp", "remove", "t-short-s2")  # as if it had been lost in a crash
+    dry = study_run(repo, "--dry-run").stdout
+    assert "t-short-s2: to run" in dry and "to run: 1, reused from the queue: 0, done: 5" in dry
+    assert "study t: 5 experiments done, 1 to wait for" in study_run(repo).stderr
+    assert json.loads((repo / "build/study/study.json").read_text())["missing"] == []
+    # The report in Japanese, from the finished experiments only.
+    study_run(repo, "--collect", "--language", "ja", "--out", "build/study_ja")
+    assert (repo / "build/study_ja/study.md").read_text().startswith("# Level 4 の実験 `t`")

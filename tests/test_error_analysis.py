@@ -14,7 +14,7 @@ import yaml
 from ja_sentiment.data import write_json
 from ja_sentiment.error_tables import agreement_level, bucket_labels
 from ja_sentiment.plotting import japanese_font, missing_glyphs
-from stages import error_analysis
+from stages import error_analysis, label_issues
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["negative", "neutral", "positive"]
@@ -62,6 +62,7 @@ def workdir(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         "model": "models/finetuned", "base_model": "tohoku/bert", "revision": "main",
         "commit": "0123456789" * 4, "standin": True, "train_precision": "fp32", "precision": "fp32",
         "max_length": 32})
+    label_issues.main()  # the stage before finetune: its ranking is what error_analysis reads
     return tmp_path
 
 
@@ -176,8 +177,8 @@ def known_corpus() -> dict[str, list[tuple]]:
 @pytest.fixture
 def known(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     params = yaml.safe_load((ROOT / "params.yaml").read_text())
-    params["error_analysis"].update(splits=["train", "test"], min_word_count=3, attributions=0,
-                                    label_issue_folds=4)
+    params["error_analysis"].update(splits=["train", "test"], min_word_count=3, attributions=0)
+    params["label_issues"]["folds"] = 4
     (tmp_path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True))
     monkeypatch.chdir(tmp_path)
     Path("data/processed").mkdir(parents=True)
@@ -193,6 +194,7 @@ def known(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
         preds[[f"p_{n}" for n in NAMES]] = [[0.8 if n == r[4] else 0.1 for n in NAMES] for r in rows]
         preds.to_csv(f"predictions/finetuned/{split}.csv", index=False)
     write_json(Path("predictions/finetuned/meta.json"), {"model": "models/finetuned"})
+    label_issues.main()
     return tmp_path
 
 

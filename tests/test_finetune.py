@@ -11,7 +11,7 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, pipeline
+from transformers import AutoModelForSequenceClassification, AutoTokenizer, EvalPrediction, pipeline
 
 from ja_sentiment import training
 from ja_sentiment.checkpoints import CHECKPOINTS
@@ -288,3 +288,98 @@ def test_resume_continues_from_the_last_epoch_checkpoint(base_run, tiny_bert, tm
     # Resuming at an epoch boundary restores weights, optimiser, scheduler and RNG: same as uninterrupted.
     assert resumed.equals(tsv(base_run, "train/loss"))
     assert np.allclose(dev_logits(tmp_path / "models/finetuned"), dev_logits(base_run / "models/finetuned"))
+
+
+def test_each_epoch_logs_plain_cross_entropy_on_dev_and_a_fixed_train_sample(base_run):
+    """dev/ce is the cross-entropy of the gold labels in eval mode: recomputed here from the saved
+    (best-epoch) model, it is the value logged for that epoch."""
+    for name in ("train/ce", "dev/ce"):
+        assert tsv(base_run, name)["step"].tolist() == [1, 2]
+    metrics = json.loads((base_run / "dvclive/metrics.json").read_text())
+    gold = split_frame("dev")["label"].to_numpy()
+    assert training.cross_entropy(dev_logits(base_run / "models/finetuned"), gold) == pytest.approx(
+        metrics["dev"]["ce"], abs=1e-4)
+    assert metrics["train"]["ce"] > 0 and metrics["train_rows"] == len(split_frame("train"))
+    sample = training.train_sample(split_frame("train"), 15)
+    assert len(sample) == 15 and sample.equals(training.train_sample(split_frame("train"), 15))
+
+
+def test_a_changed_training_loss_leaves_the_logged_cross_entropy_plain(base_run, tiny_bert, tmp_path):
+    # The metric is the plain cross-entropy of the gold labels, whatever loss the run trains with.
+    logits = np.array([[2.0, 0.1, -1.0], [0.0, 3.0, 0.5], [-1.0, 0.2, 1.5], [1.0, 1.0, 0.0]])
+    gold = np.array([0, 1, 2, 1])
+    ce = torch.nn.functional.cross_entropy(torch.tensor(logits), torch.tensor(gold)).item()
+    metrics = training.compute_metrics(EvalPrediction(predictions=logits, label_ids=gold))
+    assert metrics["ce"] == pytest.approx(ce, abs=1e-6) and metrics["accuracy"] == 0.75
+    smoothed = training.make_loss(3, None, 0.2)({"logits": torch.tensor(logits)}, torch.tensor(gold)).item()
+    assert abs(smoothed - ce) > 0.05
+    # Without smoothing or weights the run's own dev loss is that cross-entropy; with smoothing, the
+    # logged dev/ce is still the plain cross-entropy of the kept model.
+    assert np.allclose(tsv(base_run, "dev/loss")["loss"], tsv(base_run, "dev/ce")["ce"], atol=1e-4)
+    out = run(tmp_path, tiny_bert, label_smoothing=0.2)
+    kept = json.loads((out / "dvclive/metrics.json").read_text())
+    assert training.cross_entropy(dev_logits(out / "models/finetuned"), split_frame("dev")["label"].to_numpy()
+                                  ) == pytest.approx(kept["dev"]["ce"], abs=1e-4)
+
+
+def test_reinit_layers_changes_the_top_layers_and_the_pooler_only(tiny_bert):
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main")
+    before = training.load_model(params, NAMES).state_dict()
+    model = training.load_model(params, NAMES)
+    torch.manual_seed(0)
+    names = training.reinit_top_layers(model, 1)  # the tiny model has 2 encoder layers
+    after = model.state_dict()
+    changed = {n for n in before if n.startswith("bert.") and not torch.equal(before[n], after[n])}
+    top = {n for n in before if n.startswith(("bert.encoder.layer.1.", "bert.pooler."))}
+    weights = {n for n in top if n.endswith("weight") and "LayerNorm" not in n}
+    assert weights <= changed <= top  # every matrix re-drawn; LayerNorm and biases reset (may equal)
+    assert set(names) == top
+    assert training.reinit_top_layers(model, 0) == []
+    with pytest.raises(SystemExit, match=r"train\.reinit_layers: 3 exceeds .* 2 encoder layers"):
+        training.reinit_top_layers(model, 3)
+
+
+def test_layer_lr_decay_gives_each_layer_the_rate_of_the_one_above_times_the_decay(tiny_bert, tmp_path):
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main", learning_rate=1e-3)
+    model = training.load_model(params, NAMES)
+    dev = training.to_dataset(split_frame("dev"), AutoTokenizer.from_pretrained(tiny_bert), 32, soft=False)
+    with contextlib.chdir(tmp_path):
+        args = training.training_args(params, "fp32")
+        optimizer = training.FinetuneTrainer(model=model, args=args, eval_dataset=dev,
+                                             layer_lr_decay=0.5).create_optimizer()
+    lr_of = {id(p): (g["lr"], g["weight_decay"]) for g in optimizer.param_groups for p in g["params"]}
+    expected_lr = {"bert.embeddings.": 1e-3 * 0.5 ** 3, "bert.encoder.layer.0.": 1e-3 * 0.5 ** 2,
+                   "bert.encoder.layer.1.": 1e-3 * 0.5, "bert.pooler.": 1e-3, "classifier.": 1e-3}
+    for name, param in model.named_parameters():
+        prefix = next(p for p in expected_lr if name.startswith(p))
+        lr, decay = lr_of[id(param)]
+        assert lr == pytest.approx(expected_lr[prefix]), name
+        assert decay == (0.0 if "bias" in name or "LayerNorm" in name else params.weight_decay), name
+    with contextlib.chdir(tmp_path):  # 1.0: the Trainer's own optimizer, one learning rate
+        plain = training.FinetuneTrainer(model=model, args=args, eval_dataset=dev).create_optimizer()
+    assert {g["lr"] for g in plain.param_groups} == {1e-3}
+
+
+def test_drop_label_issues_leaves_out_exactly_the_lowest_ranked_rows(tiny_bert, tmp_path):
+    from ja_sentiment.label_issues import read_ranking
+    from stages import label_issues
+
+    path = workdir(tmp_path, tiny_bert, drop_label_issues=4)
+    with contextlib.chdir(path):
+        label_issues.main()
+        finetune.main()
+    ranking = read_ranking(path / "data/label_issues/ranking.csv")
+    assert ranking["rank"].tolist() == list(range(1, len(split_frame("train")) + 1))
+    provenance = json.loads((path / "models/finetuned/provenance.json").read_text(encoding="utf-8"))
+    assert provenance["dropped_label_issues"] == ranking["id"].head(4).tolist()
+    metrics = json.loads((path / "dvclive/metrics.json").read_text())
+    assert (metrics["train_rows"], metrics["dropped_label_issues"]) == (len(split_frame("train")) - 4, 4)
+    with contextlib.chdir(path), pytest.raises(SystemExit, match=r"train\.drop_label_issues: 999 rows"):
+        finetune.without_label_issues(split_frame("train"), 999)
+
+
+def test_the_new_knobs_run_through_the_stage(tiny_bert, tmp_path):
+    out = run(tmp_path, tiny_bert, layer_lr_decay=0.8, reinit_layers=1)
+    provenance = json.loads((out / "models/finetuned/provenance.json").read_text(encoding="utf-8"))
+    assert (provenance["params"]["layer_lr_decay"], provenance["params"]["reinit_layers"]) == (0.8, 1)
+    assert tsv(out, "dev/ce")["step"].tolist() == [1, 2]

@@ -155,7 +155,8 @@ def test_torchrun_killed_stops_its_workers_and_resumes(tiny_bert, tmp_path):
                           timeout=300)
     assert proc.returncode == 0, proc.stdout + proc.stderr
     assert proc.stdout.count(f"resuming from {checkpoints.CHECKPOINTS / last.name}") == 1, proc.stdout
-    assert (proc.stdout + proc.stderr).count("'eval_loss'") == EPOCHS_DDP - int(last.name.split("-")[1]) // 3
+    evaluated = (proc.stdout + proc.stderr).count("'eval_dev_loss'")
+    assert evaluated == EPOCHS_DDP - int(last.name.split("-")[1]) // 3
     assert steps(path) == {name: list(range(1, EPOCHS_DDP + 1)) for name in LIVE_TSVS}
     assert (path / "models/finetuned/model.safetensors").is_file()
     assert not (path / checkpoints.CHECKPOINTS).exists()
@@ -282,7 +283,7 @@ def test_dvc_repro_killed_after_an_epoch_resumes_from_its_checkpoint(prepared_re
     if sig == signal.SIGKILL:
         assert f"removing incomplete checkpoint {checkpoints.CHECKPOINTS / debris.name}" in output, output
     # Continued, not started over: only the remaining epochs were trained and evaluated.
-    assert output.count("'eval_loss'") == SMOKE_TRAIN["epochs"] - done, output
+    assert output.count("'eval_dev_loss'") == SMOKE_TRAIN["epochs"] - done, output
     epochs = list(range(1, SMOKE_TRAIN["epochs"] + 1))
     assert steps(repo) == {name: epochs for name in LIVE_TSVS}  # one row per epoch, none twice
     for name, frame in killed_rows.items():  # the epochs before the kill, replayed from the checkpoint

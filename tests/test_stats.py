@@ -9,9 +9,12 @@ from scipy import stats as scipy_stats
 from ja_sentiment.calibration import apply_temperature, fit_temperature, reliability
 from ja_sentiment.stats import (
     BETTER,
+    NO_SPREAD,
+    SEEDS_BETTER,
     UNCLEAR,
     UNCLEAR_SEEDS,
     WORSE,
+    _scores,
     compare_seeds,
     mcnemar_p,
     paired_comparison,
@@ -81,13 +84,41 @@ def test_a_clearly_better_model_is_better_and_the_reverse_worse():
 def test_a_one_point_difference_on_553_rows_is_not_distinguishable():
     base = noisy(0.85, 1)
     other = base.copy()
-    wrong = np.flatnonzero(base != GOLD)[:6]  # fix 6 errors: +1.1 points of accuracy
-    other[wrong] = GOLD[wrong]
+    fixed = np.flatnonzero(base != GOLD)[:12]  # 12 rows only `other` gets right...
+    other[fixed] = GOLD[fixed]
+    broken = np.flatnonzero(base == GOLD)[:6]  # ...and 6 only `base` gets right: +6 rows, +1.1 points
+    other[broken] = (GOLD[broken] + 1) % 3
     result = paired_comparison(GOLD, other, base, 3, 1000, 0)
     assert result["accuracy_diff"] == pytest.approx(6 / 553)
-    assert result["mcnemar_p"] == pytest.approx(2 * 0.5 ** 6)  # 6 discordant rows, all one way: 0.031
-    # The exact test already calls 6-0 significant; the paired interval's lower end sits at 0.
-    assert result["accuracy_diff_ci_low"] >= 0
+    assert (result["only_a_right"], result["only_b_right"]) == (12, 6)
+    assert result["mcnemar_p"] == pytest.approx(scipy_stats.binomtest(12, 18).pvalue)  # 0.238
+    # 18 discordant rows, 12-6: the interval spans 0, and the verdict says no difference is shown.
+    assert result["accuracy_diff_ci_low"] < 0 < result["accuracy_diff_ci_high"]
+    assert result["accuracy_verdict"] == UNCLEAR
+
+
+def test_a_verdict_without_a_difference_gives_the_compatible_range_never_a_difference():
+    from ja_sentiment.markdown import verdict_text
+    from ja_sentiment.report_text import Text
+
+    text = verdict_text(UNCLEAR, -0.0123, 0.0345)
+    assert text == ("not distinguishable: the data do not show a difference; they are compatible with "
+                    "differences from -1.2 to +3.5 points")
+    assert "too small" not in text
+    assert verdict_text(BETTER, 0.01, 0.05) == "better"
+    ja = verdict_text(UNCLEAR, -0.0123, 0.0345, Text("ja"))
+    assert ja.startswith("差は示されない") and "-1.2 〜 +3.5 ポイント" in ja
+
+
+def test_a_class_absent_from_a_sample_follows_one_rule_in_points_and_resamples():
+    from sklearn.metrics import f1_score
+
+    gold, pred = np.array([0, 0, 2, 2, 2]), np.array([0, 2, 2, 2, 0])  # class 1: no gold, no prediction
+    expected = f1_score(gold, pred, labels=[0, 1, 2], average=None, zero_division=0)
+    assert expected[1] == 0.0
+    scores = _scores(gold, pred, 3)  # what every bootstrap resample computes
+    np.testing.assert_allclose(scores[2:], expected)
+    assert point_scores(gold, pred, 3)["macro_f1"] == pytest.approx(expected.mean()) == scores[1]
 
 
 @pytest.mark.parametrize("only_a, only_b, p", [(5, 1, 0.21875), (10, 0, 2 * 0.5 ** 10), (3, 3, 1.0),
@@ -110,9 +141,18 @@ def test_seed_summary_and_welch_interval():
     half = scipy_stats.t.ppf(0.975, 4) * np.sqrt(2 * 0.01 ** 2 / 3)
     assert result["diff"] == pytest.approx(0.1)
     assert (result["ci_low"], result["ci_high"]) == pytest.approx((0.1 - half, 0.1 + half))
-    assert result["verdict"] == BETTER
+    assert result["verdict"] == SEEDS_BETTER == "better across these seeds, on this one test set"
     assert compare_seeds([0.80, 0.82, 0.79], [0.80, 0.79, 0.81])["verdict"] == UNCLEAR_SEEDS
     assert compare_seeds([0.8], [0.7])["ci_low"] is None  # one seed: no interval
+
+
+def test_seeds_without_spread_give_no_interval_and_no_better():
+    result = compare_seeds([0.80, 0.80, 0.80], [0.70, 0.70, 0.70])
+    assert result["diff"] == pytest.approx(0.1)
+    assert (result["ci_low"], result["ci_high"], result["p"]) == (None, None, None)
+    assert result["verdict"] == NO_SPREAD and "better" not in result["verdict"]
+    # Spread in one configuration is enough for Welch's interval.
+    assert compare_seeds([0.80, 0.81, 0.79], [0.70, 0.70, 0.70])["ci_low"] is not None
 
 
 def test_ece_of_known_cases():

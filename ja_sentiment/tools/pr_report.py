@@ -38,6 +38,27 @@ class ReportError(SystemExit):
     """The two revisions cannot be compared as asked; the message says what to do."""
 
 
+def checked(frame: pd.DataFrame, source: str, names: list[str]) -> pd.DataFrame:
+    """The per-row predictions of one file, stopped with a message naming the file when they cannot be
+    paired honestly: a missing column, a duplicate id, or a gold or predicted label that is not among
+    the workspace's `preprocess.label_names` (such a label would count as wrong and could make a
+    spurious difference)."""
+    missing = [c for c in ("id", "gold", "pred") if c not in frame.columns]
+    if missing:
+        raise ReportError(f"pr_report: {source} has no column(s) {missing}; expected id, gold, pred")
+    dup = frame.loc[frame["id"].duplicated(), "id"].unique().tolist()
+    if dup:
+        raise ReportError(f"pr_report: {source} lists test row id(s) {dup[:5]} more than once "
+                          f"({len(dup)} in all); each row must appear once to be paired")
+    for column in ("gold", "pred"):
+        unknown = sorted(set(frame[column]) - set(names))
+        if unknown:
+            raise ReportError(f"pr_report: {source}: {column} label {unknown[0]!r} is not one of the "
+                              f"workspace's preprocess.label_names {names} (unknown labels: {unknown}); "
+                              "re-run that revision's evaluate stage, or compare against a revision with the "
+                              "same label names")
+    return frame
+
 
 
 def git_file(rev: str, path: str) -> str | None:
@@ -52,14 +73,18 @@ def git_listing(rev: str, folder: str) -> list[str]:
     return sorted(proc.stdout.split()) if proc.returncode == 0 else []
 
 
-def per_row_predictions(base: str) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
-    """Per model, the per-row test predictions (id, gold, pred) of the base revision and the workspace."""
-    def read(text: str) -> pd.DataFrame:
-        return pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False)
+def per_row_predictions(base: str, names: list[str]
+                        ) -> tuple[dict[str, pd.DataFrame], dict[str, pd.DataFrame]]:
+    """Per model, the per-row test predictions (id, gold, pred) of the base revision and the workspace,
+    each file `checked` against the label names."""
+    def read(text: str, source: str) -> pd.DataFrame:
+        return checked(pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False), source, names)
 
     folder = Path(TEST_ROWS_DIR)
-    work = {p.stem: read(p.read_text(encoding="utf-8")) for p in sorted(folder.glob("*.csv"))}
-    base_rows = {Path(n).stem: read(git_file(base, f"{TEST_ROWS_DIR}/{n}") or "")
+    work = {p.stem: read(p.read_text(encoding="utf-8"), f"{p} (workspace)")
+            for p in sorted(folder.glob("*.csv"))}
+    base_rows = {Path(n).stem: read(git_file(base, f"{TEST_ROWS_DIR}/{n}") or "",
+                                    f"{base}:{TEST_ROWS_DIR}/{n}")
                  for n in git_listing(base, TEST_ROWS_DIR) if n.endswith(".csv")}
     if work and not base_rows:
         raise ReportError(f"pr_report: {base} has no {TEST_ROWS_DIR}/ (per-row test predictions, written "
@@ -77,25 +102,34 @@ def headline(base: str, base_rows: dict, work_rows: dict, names: list[str], resa
                 "to compare."]
     lines = [f"| model | metric | workspace | `{base}` | workspace − base [{CONFIDENCE:.0%} interval] | "
              "McNemar p | verdict |", "|---|---|---|---|---|---|---|"]
-    notes = []
+    notes, paired = [], {}
     for model in sorted(set(base_rows) | set(work_rows)):
         if model not in base_rows or model not in work_rows:
             notes.append(f"`{model}`: only in {'the workspace' if model in work_rows else base}.")
             continue
-        old, new = base_rows[model].set_index("id"), work_rows[model].set_index("id")
+        # Sorted by id: the pairing, and so the bootstrap's resamples, never depend on the row order.
+        old, new = (rows[model].set_index("id").sort_index() for rows in (base_rows, work_rows))
         if set(old.index) != set(new.index) or (old.loc[new.index, "gold"] != new["gold"]).any():
             notes.append(f"`{model}`: the test rows differ between the revisions (another split or data), "
                          "so they cannot be paired.")
             continue
-        lines += paired_rows(f"`{model}`", *compare_rows(new, old, names, resamples, seed))
-    n = len(next(iter(work_rows.values())))
+        result = compare_rows(new, old, names, resamples, seed)
+        paired[model] = result[0]["n"]
+        lines += paired_rows(f"`{model}`", *result)
+    if not paired:
+        return [*notes, "", f"No model could be paired between the workspace and `{base}`: no paired "
+                "comparison."]
     if notes:
         lines += ["", *notes]
+    counts = sorted(set(paired.values()))
+    rows = (f"the same {counts[0]} test rows" if len(counts) == 1 else
+            "the same test rows (" + ", ".join(f"`{m}`: {n}" for m, n in paired.items()) + ")")
     return [*lines, "",
-            f"Both revisions' predictions on the same {n} test rows: a paired bootstrap ({resamples} "
+            f"Both revisions' predictions on {rows}: a paired bootstrap ({resamples} "
             f"resamples, seed {seed}) of workspace minus base; McNemar: exact test on the rows where exactly "
             "one revision is right. Verdict: better or worse only when the whole interval lies above or "
-            "below 0; otherwise the test set is too small to tell the two revisions apart."]
+            "below 0; otherwise the data do not show a difference, and the verdict gives the range of "
+            "differences (in points) they are compatible with."]
 
 
 def image_rows(plots: dict, base: str, out: Path) -> list[str]:
@@ -114,9 +148,10 @@ def image_rows(plots: dict, base: str, out: Path) -> list[str]:
 
 def build_report(base: str, out: Path) -> Path:
     params_now = load_params()
-    base_rows, work_rows = per_row_predictions(base)  # fails early, saying what to do, if base has none
+    names = list(params_now.preprocess.label_names)
+    base_rows, work_rows = per_row_predictions(base, names)  # fails early, saying what to do
     out.mkdir(parents=True, exist_ok=True)
-    top = headline(base, base_rows, work_rows, list(params_now.preprocess.label_names),
+    top = headline(base, base_rows, work_rows, names,
                    params_now.evaluate.bootstrap_resamples, params_now.evaluate.bootstrap_seed)
     params = dvc("params", "diff", base, "--md").strip() or "No params changed."
     metrics = dvc("metrics", "diff", base, "--md").strip() or "No metrics changed."

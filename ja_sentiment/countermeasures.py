@@ -1,0 +1,600 @@
+"""The overfitting countermeasures of the Level 4 report: what each knob does, in English and Japanese,
+and where the idea comes from.
+
+Each `Countermeasure` names the params.yaml keys it sets, says in both report languages what it does
+mechanically and why it may reduce overfitting (as a possibility wherever that is not established),
+says what the baseline already does about it, and lists its sources. The texts were written for this
+project in its own words; nothing is copied from the papers, their abstracts or any documentation.
+
+Every field of every `Source` (authors, year, title, venue and identifier) was checked against stored
+public records: publisher and proceedings pages (Springer, ACL Anthology, NeurIPS proceedings, CVF
+open access, JAIR, OpenReview), arXiv listings and BibTeX entries. `id` is the arXiv id where the paper
+has one, else its DOI; the two papers with neither (no DOI or arXiv id was found for them) carry their
+publisher's stable page as `url:...`. `VERIFICATION` records, per source, how it was checked.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Source:
+    authors: str  # "Surname, I.; Surname, I."
+    year: int
+    title: str
+    venue: str
+    id: str  # "arXiv:...", "doi:..." or, for papers with neither, "url:..."
+
+    def cite(self) -> str:
+        """One-line reference: authors (year). Title. Venue. id"""
+        title = self.title if self.title.endswith(("?", "!", ".")) else self.title + "."
+        return f"{self.authors} ({self.year}). {title} {self.venue}. {self.id}"
+
+
+@dataclass(frozen=True)
+class Countermeasure:
+    key: str
+    params: tuple[str, ...]  # the params.yaml keys it sets
+    what: dict[str, str]  # {"en", "ja"}: what it does and why it may reduce overfitting
+    baseline_note: dict[str, str]  # {"en", "ja"}: what the baseline already does ("" if nothing)
+    sources: tuple[Source, ...]
+
+
+PRECHELT_1998 = Source(
+    authors="Prechelt, L.",
+    year=1998,
+    title="Early Stopping - But When?",
+    venue="Neural Networks: Tricks of the Trade, LNCS 1524, Springer",
+    id="doi:10.1007/3-540-49430-8_3",
+)
+DODGE_2020 = Source(
+    authors="Dodge, J.; Ilharco, G.; Schwartz, R.; Farhadi, A.; Hajishirzi, H.; Smith, N.",
+    year=2020,
+    title="Fine-Tuning Pretrained Language Models: Weight Initializations, Data Orders, and Early Stopping",
+    venue="arXiv preprint",
+    id="arXiv:2002.06305",
+)
+ZHANG_2021 = Source(
+    authors="Zhang, T.; Wu, F.; Katiyar, A.; Weinberger, K. Q.; Artzi, Y.",
+    year=2021,
+    title="Revisiting Few-sample BERT Fine-tuning",
+    venue="ICLR 2021",
+    id="arXiv:2006.05987",
+)
+LOSHCHILOV_2019 = Source(
+    authors="Loshchilov, I.; Hutter, F.",
+    year=2019,
+    title="Decoupled Weight Decay Regularization",
+    venue="ICLR 2019",
+    id="arXiv:1711.05101",
+)
+KROGH_1992 = Source(
+    authors="Krogh, A.; Hertz, J. A.",
+    year=1992,
+    title="A Simple Weight Decay Can Improve Generalization",
+    venue="Advances in Neural Information Processing Systems 4 (NIPS 1991), pp. 950-957",
+    id="url:https://papers.nips.cc/paper/1991/hash/8eefcfdf5990e441f0fb6f3fad709e21-Abstract.html",
+)
+SRIVASTAVA_2014 = Source(
+    authors="Srivastava, N.; Hinton, G.; Krizhevsky, A.; Sutskever, I.; Salakhutdinov, R.",
+    year=2014,
+    title="Dropout: A Simple Way to Prevent Neural Networks from Overfitting",
+    venue="Journal of Machine Learning Research 15(56), pp. 1929-1958",
+    id="url:https://jmlr.org/papers/v15/srivastava14a.html",
+)
+SZEGEDY_2016 = Source(
+    authors="Szegedy, C.; Vanhoucke, V.; Ioffe, S.; Shlens, J.; Wojna, Z.",
+    year=2016,
+    title="Rethinking the Inception Architecture for Computer Vision",
+    venue="CVPR 2016, pp. 2818-2826",
+    id="arXiv:1512.00567",
+)
+MULLER_2019 = Source(
+    authors="Müller, R.; Kornblith, S.; Hinton, G. E.",
+    year=2019,
+    title="When Does Label Smoothing Help?",
+    venue="NeurIPS 2019",
+    id="arXiv:1906.02629",
+)
+LEE_2019 = Source(
+    authors="Lee, J.; Tang, R.; Lin, J.",
+    year=2019,
+    title="What Would Elsa Do? Freezing Layers During Transformer Fine-Tuning",
+    venue="arXiv preprint",
+    id="arXiv:1911.03090",
+)
+HOWARD_2018 = Source(
+    authors="Howard, J.; Ruder, S.",
+    year=2018,
+    title="Universal Language Model Fine-tuning for Text Classification",
+    venue="ACL 2018, pp. 328-339",
+    id="arXiv:1801.06146",
+)
+SUN_2019 = Source(
+    authors="Sun, C.; Qiu, X.; Xu, Y.; Huang, X.",
+    year=2019,
+    title="How to Fine-Tune BERT for Text Classification?",
+    venue="CCL 2019, pp. 194-206",
+    id="arXiv:1905.05583",
+)
+PETERSON_2019 = Source(
+    authors="Peterson, J. C.; Battleday, R. M.; Griffiths, T. L.; Russakovsky, O.",
+    year=2019,
+    title="Human Uncertainty Makes Classification More Robust",
+    venue="ICCV 2019",
+    id="arXiv:1908.07086",
+)
+UMA_2021 = Source(
+    authors="Uma, A. N.; Fornaciari, T.; Hovy, D.; Paun, S.; Plank, B.; Poesio, M.",
+    year=2021,
+    title="Learning from Disagreement: A Survey",
+    venue="Journal of Artificial Intelligence Research 72, pp. 1385-1470",
+    id="doi:10.1613/jair.1.12752",
+)
+FORNACIARI_2021 = Source(
+    authors="Fornaciari, T.; Uma, A.; Paun, S.; Plank, B.; Hovy, D.; Poesio, M.",
+    year=2021,
+    title="Beyond Black & White: Leveraging Annotator Disagreement via Soft-Label Multi-Task Learning",
+    venue="NAACL-HLT 2021, pp. 2591-2597",
+    id="doi:10.18653/v1/2021.naacl-main.204",
+)
+KING_2001 = Source(
+    authors="King, G.; Zeng, L.",
+    year=2001,
+    title="Logistic Regression in Rare Events Data",
+    venue="Political Analysis 9(2), pp. 137-163",
+    id="doi:10.1093/oxfordjournals.pan.a004868",
+)
+CUI_2019 = Source(
+    authors="Cui, Y.; Jia, M.; Lin, T.-Y.; Song, Y.; Belongie, S.",
+    year=2019,
+    title="Class-Balanced Loss Based on Effective Number of Samples",
+    venue="CVPR 2019",
+    id="arXiv:1901.05555",
+)
+NORTHCUTT_2021 = Source(
+    authors="Northcutt, C. G.; Jiang, L.; Chuang, I. L.",
+    year=2021,
+    title="Confident Learning: Estimating Uncertainty in Dataset Labels",
+    venue="Journal of Artificial Intelligence Research 70, pp. 1373-1411",
+    id="arXiv:1911.00068",
+)
+
+
+COUNTERMEASURES: dict[str, Countermeasure] = {
+    "fewer_epochs": Countermeasure(
+        key="fewer_epochs",
+        params=("train.epochs",),
+        what={
+            "en": (
+                "Trains for fewer passes over the training set (train.epochs). Training loss keeps falling "
+                "with more epochs, but once the model starts to fit the noise and quirks of individual "
+                "training sentences, dev performance can get worse; ending training earlier may stop the "
+                "model before that point. The risk is under-training: Zhang et al. (2021) report that "
+                "commonly used short fine-tuning schedules can leave BERT under-trained. Since the learning "
+                "rate decays linearly over all of train.epochs after the warm-up, changing the number of "
+                "epochs also changes how fast it decays, so this is not the same as cutting a longer run "
+                "short."
+            ),
+            "ja": (
+                "訓練データを何周学習するか（train.epochs）を減らす。エポックを重ねるほど訓練データ上の損失は"
+                "下がり続けるが、モデルが個々の訓練文に固有の雑音や偶然の特徴まで覚え始めると、"
+                "dev 上の性能はかえって悪化することがある。学習を早めに終えれば、"
+                "その手前でモデルを止められる可能性がある。一方で学習不足の危険もあり、Zhang ら（2021）"
+                "は広く使われる短い学習スケジュールでは BERT の学習が足りない場合があると報告している。"
+                "また学習率はウォームアップの後 train.epochs 全体にわたって線形に減衰するため、"
+                "エポック数を変えると減衰の速さも変わり、長い学習を途中で打ち切ることと同じではない。"
+            ),
+        },
+        baseline_note={
+            "en": (
+                "The baseline trains 5 epochs and keeps the epoch with the best dev macro-F1 "
+                "(load_best_model_at_end), so later epochs that overfit are already discarded. Fewer epochs "
+                "therefore mostly save training time; the model changes only through the shorter "
+                "learning-rate schedule, or when the best dev epoch lies beyond the new limit."
+            ),
+            "ja": (
+                "ベースラインは5エポック学習し、dev の macro-F1 が最良のエポックを残す"
+                "（load_best_model_at_end）ため、過学習した後半のエポックはすでに捨てられている。"
+                "したがってエポック数を減らす効果は主に学習時間の節約である。モデルが変わるのは、"
+                "学習率スケジュールが短くなることによる場合と、最良のエポックが新しい上限より後ろにあった場合"
+                "に限られる。"
+            ),
+        },
+        sources=(PRECHELT_1998, ZHANG_2021),
+    ),
+    "early_stopping": Countermeasure(
+        key="early_stopping",
+        params=("train.early_stopping_patience",),
+        what={
+            "en": (
+                "Evaluates dev macro-F1 after every epoch and stops training once it has not improved for "
+                "train.early_stopping_patience epochs in a row (0 turns it off). Dev performance that stalls "
+                "while training loss keeps falling is the usual sign that further epochs fit the training "
+                "set rather than the task, so stopping there may avoid those epochs. Prechelt (1998) shows "
+                "that the choice of stopping criterion trades training time against small gains in "
+                "generalisation. Dodge et al. (2020) use the term in a related sense for BERT: abandoning "
+                "unpromising fine-tuning runs early, since on small data sets many runs diverge part of the "
+                "way through training."
+            ),
+            "ja": (
+                "各エポックの後に dev の macro-F1 を評価し、train.early_stopping_patience エポック続けて改善"
+                "がなければ学習を打ち切る（0 で無効）。訓練損失が下がり続けるのに dev の性能が伸びなくなるの"
+                "は、それ以降のエポックがタスクではなく訓練データそのものに合わせ込んでいる兆候であることが多"
+                "く、そこで止めればそうしたエポックを避けられる可能性がある。Prechelt（1998）は、"
+                "停止基準の選び方が学習時間と汎化性能のわずかな向上とのトレードオフになることを示している。"
+                "Dodge ら（2020）は BERT について、小さなデータセットでは多くの試行が学習の途中で発散するた"
+                "め、見込みのない試行を早めに打ち切るという、関連した意味での早期終了を論じている。"
+            ),
+        },
+        baseline_note={
+            "en": (
+                "The baseline already keeps the best dev epoch, so early stopping cannot choose a different "
+                "model among the epochs it still trains; it mostly saves the time of the remaining epochs. "
+                "The result changes only if dev macro-F1 would have improved again after the patience ran "
+                "out, and then stopping misses that better epoch."
+            ),
+            "ja": (
+                "ベースラインはすでに dev で最良のエポックを残すため、早期終了は学習したエポックの中から別の"
+                "モデルを選ぶことにはならず、主に残りのエポックの時間を節約するだけである。結果が変わるのは、"
+                "忍耐回数を使い切った後に dev の macro-F1 が再び改善したはずの場合であり、"
+                "そのときはより良いエポックを逃すことになる。"
+            ),
+        },
+        sources=(PRECHELT_1998, DODGE_2020),
+    ),
+    "weight_decay": Countermeasure(
+        key="weight_decay",
+        params=("train.weight_decay",),
+        what={
+            "en": (
+                "At every step AdamW shrinks each decayed weight by a small fraction of its value (learning "
+                "rate × train.weight_decay), separately from the gradient update; the Trainer exempts biases "
+                "and LayerNorm weights. This is the decoupled form of Loshchilov & Hutter (2019): unlike an "
+                "L2 penalty added to the loss, it is not rescaled by Adam's per-parameter step sizes. Keeping"
+                " weights small limits how sharply the model can bend to individual training examples; Krogh "
+                "& Hertz (1992) show for simple networks that weight decay can suppress irrelevant weight "
+                "components and part of the effect of noisy targets. In fine-tuning the decay pulls weights "
+                "toward zero, not toward the pre-trained values, so a larger value is not guaranteed to help."
+            ),
+            "ja": (
+                "AdamW は各ステップで、減衰の対象となる重みをその値の一定割合（学習率 × train.weight_decay）"
+                "だけ縮める。これは勾配による更新とは別に行われ、バイアスと LayerNorm の重みは Trainer が対象"
+                "から外している。Loshchilov と Hutter（2019）の分離型（decoupled）重み減衰であり、"
+                "損失に L2 罰則項を加える方式と違って、縮める量が Adam のパラメータごとのステップ幅で変わらな"
+                "い。重みを小さく保つと、モデルが個々の訓練例に合わせて急峻に曲がることが抑えられる。"
+                "Krogh と Hertz（1992）は単純なネットワークについて、重み減衰が不要な重み成分や目標値の雑音の"
+                "影響の一部を抑えうることを示している。ただしファインチューニングでは重みは事前学習の値ではな"
+                "く 0 に向かって引かれるため、値を大きくすれば良くなるとは限らない。"
+            ),
+        },
+        baseline_note={
+            "en": "The baseline already uses AdamW with weight decay 0.01; this knob changes its strength.",
+            "ja": "ベースラインはすでに重み減衰 0.01 の AdamW を使っており、このノブはその強さを変える。",
+        },
+        sources=(LOSHCHILOV_2019, KROGH_1992),
+    ),
+    "dropout": Countermeasure(
+        key="dropout",
+        params=("train.hidden_dropout", "train.attention_dropout", "train.classifier_dropout"),
+        what={
+            "en": (
+                "During training, each hidden activation (train.hidden_dropout), each attention probability "
+                "(train.attention_dropout) and the input to the classification head "
+                "(train.classifier_dropout) is zeroed with the given probability and the survivors are "
+                "scaled up; at evaluation nothing is dropped. Since no unit can rely on a particular other "
+                "unit being present, co-adapted feature combinations that only fit the training set are "
+                "discouraged, and training approximately averages many thinned sub-networks (Srivastava et "
+                "al., 2014). Higher rates regularise more strongly but slow learning and can underfit."
+            ),
+            "ja": (
+                "学習中、隠れ層の活性（train.hidden_dropout）、注意の確率（train.attention_dropout）、"
+                "分類ヘッドへの入力（train.classifier_dropout）をそれぞれ指定の確率で 0 にし、"
+                "残りを拡大して埋め合わせる。評価時には何も落とさない。どのユニットも特定の他のユニットの存在"
+                "を当てにできなくなるため、訓練データにだけ合う特徴の組み合わせ（共適応）ができにくくなり、"
+                "学習は多数の間引かれた部分ネットワークをおおよそ平均することになる（Srivastava ら、2014）。"
+                "率を上げるほど正則化は強まるが、学習が遅くなり、学習不足に陥ることもある。"
+            ),
+        },
+        baseline_note={
+            "en": (
+                "The baseline already applies 0.1 to all three (a null classifier_dropout takes the "
+                "hidden_dropout value)."
+            ),
+            "ja": (
+                "ベースラインはすでに3つすべてに 0.1 を使っている（classifier_dropout が null のときは "
+                "hidden_dropout の値になる）。"
+            ),
+        },
+        sources=(SRIVASTAVA_2014,),
+    ),
+    "label_smoothing": Countermeasure(
+        key="label_smoothing",
+        params=("train.label_smoothing",),
+        what={
+            "en": (
+                "Replaces the one-hot target with a mixture: the gold class keeps 1 − ε of the probability "
+                "and ε (train.label_smoothing) is spread evenly over all three classes. With hard targets the"
+                " loss keeps rewarding ever larger gaps between the gold logit and the others, so the model "
+                "can become over-confident on its training sentences; smoothing makes an unbounded gap "
+                "pointless and may therefore act as a regulariser (Szegedy et al., 2016). Müller et al. (2019"
+                ") find that it also tends to improve calibration, but that it erases some information about "
+                "which classes resemble each other. It does not make wrong labels right."
+            ),
+            "ja": (
+                "正解クラスだけが 1 の one-hot 目標を混合分布に置き換え、正解クラスに 1 − ε を残し、"
+                "ε（train.label_smoothing）を3クラスに均等に配る。硬い目標のままでは、"
+                "正解のロジットと他のロジットとの差を広げるほど損失が下がり続けるため、"
+                "モデルが訓練文に対して過信しやすい。平滑化すると差を際限なく広げても得にならなくなり、"
+                "正則化として働く可能性がある（Szegedy ら、2016）。Müller ら（2019）は、"
+                "較正も改善しやすい一方で、どのクラス同士が似ているかという情報の一部が失われることを報告して"
+                "いる。誤ったラベルを正しくするわけではない。"
+            ),
+        },
+        baseline_note={
+            "en": "Off in the baseline (0.0).",
+            "ja": "ベースラインでは使っていない（0.0）。",
+        },
+        sources=(SZEGEDY_2016, MULLER_2019),
+    ),
+    "freeze_layers": Countermeasure(
+        key="freeze_layers",
+        params=("train.freeze_layers",),
+        what={
+            "en": (
+                "Keeps the embeddings and the bottom N encoder layers (train.freeze_layers) at their "
+                "pre-trained values; only the upper layers, the pooler and the classification head are "
+                "updated. Fewer trainable parameters leave less capacity to memorise the training set, and "
+                "the lower layers, which tend to encode general language features, cannot drift away from "
+                "what pre-training learned; this may reduce overfitting on a small corpus. Lee et al. (2019) "
+                "find that fine-tuning only the upper part of BERT keeps most of its quality and that "
+                "updating all layers does not always help; ULMFiT's gradual unfreezing (Howard & Ruder, "
+                "2018) likewise starts from the top layer. Freezing too much can underfit."
+            ),
+            "ja": (
+                "埋め込み層と下位 N 層のエンコーダ層（train.freeze_layers）を事前学習の値のまま固定し、"
+                "上位の層、プーラー、分類ヘッドだけを更新する。学習できるパラメータが減れば訓練データを丸暗記"
+                "する余地が小さくなり、汎用的な言語の特徴を担うことの多い下位層が事前学習で得たものから離れな"
+                "くなるため、小さなコーパスでの過学習を減らせる可能性がある。Lee ら（2019）"
+                "は BERT の上位の層だけをファインチューニングしても性能の大部分が保たれ、"
+                "全層の更新が常に有利とは限らないことを示しており、ULMFiT の段階的な凍結解除（Howard と "
+                "Ruder、2018）も最上位の層から学習を始める。ただし固定しすぎると学習不足になりうる。"
+            ),
+        },
+        baseline_note={
+            "en": "Off in the baseline (0): every layer is fine-tuned.",
+            "ja": "ベースラインでは使っていない（0）。すべての層をファインチューニングする。",
+        },
+        sources=(LEE_2019, HOWARD_2018),
+    ),
+    "soft_labels": Countermeasure(
+        key="soft_labels",
+        params=("train.soft_labels",),
+        what={
+            "en": (
+                "Trains with cross-entropy against each sentence's share of the three annotators' votes per "
+                "class (for example 2/3 positive, 1/3 neutral) instead of its single gold label. Sentences "
+                "on which the annotators disagreed then no longer push the model toward full confidence in "
+                "one class, so less capacity goes into fitting ambiguous cases as if they were certain; this "
+                "may reduce overfitting and improve calibration. Peterson et al. (2019) report better "
+                "generalisation from training on human label distributions, and Fornaciari et al. (2021) "
+                "find that predicting the annotator distribution as an auxiliary task mitigates overfitting. "
+                "In the comparison of Uma et al. (2021), soft labels alone did best when each item had many "
+                "high-quality judgments, and combining them with gold labels did better otherwise; with 3 "
+                "votes per sentence the distribution is coarse."
+            ),
+            "ja": (
+                "各文の正解ラベル1つの代わりに、3人のアノテータの票のクラスごとの割合（例：positive 2/3、"
+                "neutral 1/3）を目標とする交差エントロピーで学習する。意見が割れた文が、"
+                "モデルを1つのクラスへの完全な確信へと押しやらなくなるため、"
+                "曖昧な例をあたかも確実であるかのように当てはめることにモデルの容量が使われにくくなり、"
+                "過学習の軽減や較正の改善につながる可能性がある。Peterson ら（2019）"
+                "は人間のラベル分布で学習すると汎化が改善したと報告し、Fornaciari ら（2021）"
+                "は票の分布の予測を補助タスクとすることで過学習が緩和されたとしている。Uma ら（2021）"
+                "の比較では、各項目に多数の質の高い判断がある場合は soft label だけでの学習が最も良く、"
+                "そうでない場合は正解ラベルとの併用が良かった。1文3票では分布は粗い。"
+            ),
+        },
+        baseline_note={
+            "en": (
+                "The baseline trains on the gold label alone. With soft labels on, dev (which picks the best "
+                "epoch) and test are still scored against gold labels."
+            ),
+            "ja": (
+                "ベースラインは正解ラベルだけで学習する。soft label を使う場合も、"
+                "最良エポックを選ぶ dev と test の評価は正解ラベルに対して行う。"
+            ),
+        },
+        sources=(PETERSON_2019, UMA_2021, FORNACIARI_2021),
+    ),
+    "class_weights": Countermeasure(
+        key="class_weights",
+        params=("train.class_weights",),
+        what={
+            "en": (
+                "Multiplies each training example's loss by a weight for its gold class, n_samples / ("
+                "n_classes × class count) (the balanced setting: scikit-learn's heuristic, which its "
+                "documentation says is inspired by King & Zeng, 2001), so that every class contributes the "
+                "same total weight. The training set is imbalanced with a positive majority, and unweighted "
+                "training tends to favour the majority class. This addresses class imbalance more than "
+                "overfitting: it may raise minority-class recall and thus macro-F1, but it also magnifies the"
+                " few minority examples, which can make overfitting to them more likely. Cui et al. (2019) "
+                "propose a milder re-weighting based on an effective number of samples per class, between no "
+                "weighting and inverse-frequency weighting."
+            ),
+            "ja": (
+                "各訓練例の損失に、その正解クラスの重み n_samples / (n_classes × クラスの件数) を掛け、"
+                "どのクラスも合計では同じ重みで寄与するようにする（balanced の設定。scikit-learn の経験則で、"
+                "そのドキュメントは King と Zeng（2001）に着想を得たとしている）。"
+                "訓練データは positive が多数を占める不均衡なもので、重みなしの学習は多数派クラスに偏りやす"
+                "い。この手法が主に対象とするのは過学習ではなくクラス不均衡であり、少数派クラスの再現率、"
+                "ひいては macro-F1 を上げる可能性がある一方、少数派の少ない例の影響を大きくするため、"
+                "それらへの過学習を招きやすくすることもある。Cui ら（2019）は、"
+                "クラスごとの「有効サンプル数」に基づき、重みなしと頻度の逆数による重みの中間にあたる、"
+                "より穏やかな重み付けを提案している。"
+            ),
+        },
+        baseline_note={
+            "en": "The baseline uses no class weights (none).",
+            "ja": "ベースラインではクラス重みを使っていない（none）。",
+        },
+        sources=(KING_2001, CUI_2019),
+    ),
+    "layer_lr_decay": Countermeasure(
+        key="layer_lr_decay",
+        params=("train.layer_lr_decay",),
+        what={
+            "en": (
+                "Gives the classification head and the top encoder layer the base learning rate, and each "
+                "lower layer the rate of the layer above multiplied by train.layer_lr_decay, so the lowest "
+                "layers move least (1.0 turns it off). Lower layers tend to hold general features that "
+                "transfer across tasks, upper layers more task-specific ones; updating the lower ones more "
+                "gently may preserve pre-trained knowledge and leave less room for fitting the small "
+                "training set. Howard & Ruder (2018) introduced per-layer learning rates as discriminative "
+                "fine-tuning, and Sun et al. (2019) report that a decay factor below 1 can improve BERT on "
+                "text classification."
+            ),
+            "ja": (
+                "分類ヘッドと最上位のエンコーダ層には基本の学習率を与え、"
+                "それより下の層には一つ上の層の学習率に train.layer_lr_decay を掛けた値を与えるため、"
+                "下位の層ほど動きが小さくなる（1.0 で無効）。下位の層はタスクをまたいで使える汎用的な特徴を、"
+                "上位の層はよりタスク固有の特徴を持つ傾向があり、下位の層を穏やかに更新すれば事前学習で得た知"
+                "識が保たれ、小さな訓練データへの当てはめ込みの余地が減る可能性がある。"
+                "Howard と Ruder（2018）は層ごとに異なる学習率を discriminative fine-tuning として導入し、"
+                "Sun ら（2019）は減衰率を 1 未満にすると BERT のテキスト分類の精度が上がりうると報告してい"
+                "る。"
+            ),
+        },
+        baseline_note={
+            "en": "Off in the baseline (1.0): every layer uses the same learning rate.",
+            "ja": "ベースラインでは使っていない（1.0）。すべての層が同じ学習率を使う。",
+        },
+        sources=(HOWARD_2018, SUN_2019),
+    ),
+    "reinit_layers": Countermeasure(
+        key="reinit_layers",
+        params=("train.reinit_layers",),
+        what={
+            "en": (
+                "Before fine-tuning, replaces the pooler and the top N encoder layers (train.reinit_layers) "
+                "with freshly initialised weights and keeps the pre-trained layers below (0 turns it off). "
+                "Zhang et al. (2021) find that the top layers of pre-trained BERT can be a poor starting "
+                "point for fine-tuning, and that re-initialising them sped up learning and improved results "
+                "in their few-sample experiments. Any effect on overfitting is indirect: it may stop the "
+                "classifier from leaning on features shaped by the pre-training objective, but the new "
+                "layers must be learnt from the training set alone, which may itself overfit when N is large "
+                "or the data are few."
+            ),
+            "ja": (
+                "ファインチューニングの前に、プーラーと最上位の N 層のエンコーダ層（train.reinit_layers）"
+                "を新しく初期化した重みに置き換え、それより下の事前学習済みの層はそのまま残す（0 で無効）。"
+                "Zhang ら（2021）は、事前学習済み BERT の最上位の層がファインチューニングの出発点として不利な"
+                "場合があり、それらを初期化し直すと少数サンプルの実験で学習が速まり結果も改善したことを示して"
+                "いる。過学習への効果は間接的である。事前学習の目的に合わせて形作られた特徴に分類器が頼ること"
+                "を防ぐ可能性がある一方、新しい層は訓練データだけから学ぶ必要があるため、"
+                "N が大きい場合やデータが少ない場合にはそれ自体が過学習する可能性がある。"
+            ),
+        },
+        baseline_note={
+            "en": "Off in the baseline (0).",
+            "ja": "ベースラインでは使っていない（0）。",
+        },
+        sources=(ZHANG_2021,),
+    ),
+    "drop_label_issues": Countermeasure(
+        key="drop_label_issues",
+        params=("train.drop_label_issues",),
+        what={
+            "en": (
+                "Leaves out of training the N training rows (train.drop_label_issues) whose gold label a "
+                "held-out model finds least likely: a TF-IDF classifier trained by k-fold cross-validation "
+                "gives every row the out-of-fold probability of its own label (its self-confidence), and the "
+                "N lowest are dropped; dev and test are untouched. This follows the pruning idea of "
+                "confident learning (Northcutt et al., 2021) and comes from the Level 3 failure analysis. If "
+                "many of these rows are mislabelled, the model no longer has to memorise them, which may "
+                "reduce overfitting to label noise; but a low-confidence row may also be a correctly "
+                "labelled, merely unusual or ambiguous sentence, so dropping it removes real signal, and the "
+                "ranking inherits the blind spots of the TF-IDF model."
+            ),
+            "ja": (
+                "その行を学習に使っていないモデルから見て正解ラベルの確からしさが最も低い N 行の訓練データ"
+                "（train.drop_label_issues）を学習から除く。k 分割交差検証で学習した TF-IDF の分類器が、"
+                "各行に、その行を見ていないモデルによる自身のラベルの確率（self-confidence）を与え、"
+                "その低い順に N 行を除く。dev と test には手を付けない。これは confident learning（Northcutt "
+                "ら、2021）の刈り込み（pruning）の考え方に沿ったもので、Level 3 の失敗分析から生まれた対策で"
+                "ある。除いた行の多くが誤ラベルなら、モデルはそれらを丸暗記する必要がなくなり、"
+                "ラベル雑音への過学習を減らせる可能性がある。一方、確信度の低い行が、ラベルは正しいが珍しい、"
+                "あるいは曖昧な文であることもあり、除けば本物の情報も失われる。"
+                "また順位付けは TF-IDF モデルの弱点をそのまま引き継ぐ。"
+            ),
+        },
+        baseline_note={
+            "en": (
+                "The baseline trains on every training row; Level 3 only lists the candidates for re-reading."
+            ),
+            "ja": "ベースラインはすべての訓練行で学習する。Level 3 は候補を読み直し用に挙げるだけである。",
+        },
+        sources=(NORTHCUTT_2021,),
+    ),
+}
+
+VERIFICATION = """\
+How each source was verified (search tool; corpus in brackets; what the matching record showed).
+
+Prechelt 1998: [pages] "10.1007/3-540-49430-8_3 Early Stopping - But When?" -> link.springer.com
+  chapter 10.1007/3-540-49430-8_3 and unpaywall.org/10.1007/3-540-49430-8_3: "Early Stopping - But When?",
+  part of LNCS volume 1524; doi.org/10.1007/978-3-642-35289-8_5 (the LNCS 7700 reprint) says "Previously
+  published in: Orr, G.B. and Müller, K.-R. (Eds.): LNCS 1524 ... (1998)"; studylib copy names Lutz Prechelt.
+Dodge et al. 2020: [pages] title query -> schwartz-lab-huji.github.io, paperswithcode (15 Feb 2020, Jesse
+  Dodge, Gabriel Ilharco, Roy Schwartz, Ali Farhadi, Hannaneh Hajishirzi, Noah Smith), bytez.com/docs/arxiv/
+  2002.06305, tomesphere.com/paper/2002.06305. No peer-reviewed venue found, so cited as an arXiv preprint.
+Zhang et al. 2021: [pages] title + authors -> readkong copy "Published as a conference paper at ICLR 2021
+  ... Tianyi Zhang, Felix Wu, Arzoo Katiyar, Kilian Q. Weinberger, Yoav Artzi ... arXiv:2006.05987v3";
+  arxiv-vanity.com/papers/2006.05987 (re-initialising top layers; too short training schedules).
+Loshchilov & Hutter 2019: [docs] arXiv 1711.05101 query -> Hugging Face dataset file
+  abstract/1711.05101v3.txt holding its abstract, and TensorFlow docs citing Loshchilov & Hutter,
+  arxiv.org/pdf/1711.05101; [code] BibTeX query -> paper text "Published as a conference paper at ICLR 2019
+  / Decoupled Weight Decay Regularization / Ilya Loshchilov & Frank Hutter".
+Krogh & Hertz 1992: [pages] title query -> papers.nips.cc/paper/1991/hash/8eefcfdf5990e441f0fb6f3fad709e21-
+  Abstract.html: "Part of Advances in Neural Information Processing Systems 4 (NIPS 1991)", Anders Krogh,
+  John Hertz; citeseer reference "pages 950-957, San Mateo, 1992. Morgan Kaufmann"; mlanthology BibTeX
+  pages 950-957. No DOI or arXiv id found, so the NeurIPS proceedings page is given.
+Srivastava et al. 2014: [pages] docslib copy "Journal of Machine Learning Research 15 (2014) 1929-1958",
+  authors Srivastava, Hinton, Krizhevsky, Sutskever, Salakhutdinov; [find_string] "JMLR:v15:srivastava14a"
+  -> JMLR BibTeX with volume 15, number 56, pages 1929--1958, url jmlr.org/papers/v15/srivastava14a.html.
+  No DOI or arXiv id found for this paper (JMLR does not issue DOIs), so the JMLR page is given.
+Szegedy et al. 2016: [pages] -> openaccess.thecvf.com CVPR 2016 page (Szegedy, Vanhoucke, Ioffe, Shlens,
+  Wojna; pp. 2818-2826) and arxiv-vanity.com/papers/1512.00567 with the same title.
+Müller et al. 2019: [pages] -> papers.nips.cc 2019 page "Part of Advances in Neural Information Processing
+  Systems 32 (NeurIPS 2019)", Rafael Müller, Simon Kornblith, Geoffrey E. Hinton; a page linking
+  arxiv.org/abs/1906.02629 "When Does Label Smoothing Help?".
+Lee et al. 2019: [pages] -> arxiv.org/abs/1911.03090: "What Would Elsa Do? Freezing Layers During
+  Transformer Fine-Tuning", Jaejun Lee, Raphael Tang, Jimmy Lin, submitted 8 Nov 2019; no venue found.
+Howard & Ruder 2018: [pages] -> aclanthology.org/P18-1031: ACL 2018 (56th Annual Meeting, Long Papers),
+  pp. 328-339, DOI 10.18653/v1/P18-1031; slogix/scholarfeed give arXiv:1801.06146. Discriminative
+  fine-tuning and gradual unfreezing confirmed on paperswithcode method pages.
+Sun et al. 2019: [pages] -> studylib copy "How to Fine-Tune BERT for Text Classification? Chi Sun, Xipeng
+  Qiu, Yige Xu, Xuanjing Huang ... arXiv:1905.05583v3"; xuanjing-huang.github.io: "CCL 2019: 194-206";
+  layer-wise decreasing learning rate (decay 0.95) in notes at sigmeta.github.io.
+Peterson et al. 2019: [pages] -> gfx.cs.princeton.edu: ICCV 2019 (Joshua Peterson, Ruairidh Battleday,
+  Thomas L. Griffiths, Olga Russakovsky); tomesphere.com/paper/1908.07086 same title; [find_string]
+  BibTeX entries give DOI 10.1109/ICCV.2019.00971 (arXiv id used per the project's preference).
+Uma et al. 2021: [pages] -> JAIR PDF header "Journal of Artificial Intelligence Research 72 (2021)
+  1385-1470", six authors; jair.org article 12752; [find_string] "jair.1.12752" -> several references
+  "72, 1385-1470. https://doi.org/10.1613/jair.1.12752".
+Fornaciari et al. 2021: [pages] -> ACL Anthology 2021.naacl-main.204: NAACL-HLT 2021, pp. 2591-2597,
+  DOI 10.18653/v1/2021.naacl-main.204, authors Fornaciari, Uma, Paun, Plank, Hovy, Poesio.
+King & Zeng 2001: [pages] -> Harvard DASH copy "Political Analysis 9(2): 137-163"; Cambridge Core page
+  reached via doi=10.1093/oxfordjournals.pan.a004868; [find_string] references with the same DOI;
+  [docs] scikit-learn compute_class_weight: "balanced" = n_samples / (n_classes * np.bincount(y)),
+  "inspired by Logistic Regression in Rare Events Data, King, Zen, 2001".
+Cui et al. 2019: [pages] -> ar5iv.labs.arxiv.org/html/1901.05555 (Yin Cui, Menglin Jia, Tsung-Yi Lin,
+  Yang Song, Serge Belongie); mlanthology CVPR 2019 entry, DOI 10.1109/CVPR.2019.00949.
+Northcutt et al. 2021: [pages] -> dspace.mit.edu record (Northcutt, Jiang, Chuang; DOI 10.1613/JAIR.1.12125)
+  and arxiv.org/abs/1911.00068v5; [find_string] "jair.1.12125" -> BibTeX volume 70, pages 1373--1411.
+
+Checked but not used: Mosbach, Andriushchenko & Klakow, "On the Stability of Fine-tuning BERT:
+  Misconceptions, Explanations, and Strong Baselines", ICLR 2021, arXiv:2006.04884 (openreview.net
+  forum nzpLWnVAyah, "ICLR 2021 Poster"); correct, but none of the texts above needs a claim from it.
+"""

@@ -1,0 +1,278 @@
+"""Level 4 as a study: the study file, the plan of experiments, and the aggregate of their results.
+
+A study file (YAML, e.g. studies/overfitting.yaml) names configurations as override sets against
+params.yaml, one of them the baseline; every configuration runs with the same seeds (paired by seed)
+as DVC experiments named `<study>-<config>-s<seed>`. The file is validated by a pydantic schema and,
+configuration by configuration, the overrides against params.yaml's own schema: every error names
+the key (`configs.weight_decay.set.train.weight_decay: ...`).
+
+`aggregate` turns the experiments' params, metrics, per-row test predictions and per-epoch curves
+(read from each experiment's commit) into the study's result: per configuration the spread over
+seeds and the overfitting picture of the curves; per countermeasure against the baseline the
+difference of means with a two-level paired bootstrap interval, its p-value, and a verdict from the
+Holm-adjusted p across the study's countermeasures on the primary metric (study_stats).
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import json
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Annotated
+
+import numpy as np
+import pandas as pd
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError, model_validator
+
+from ja_sentiment.countermeasures import COUNTERMEASURES
+from ja_sentiment.params import PARAMS_FILE, Params
+from ja_sentiment.stats import BETTER, UNCLEAR, WORSE, compare_seeds, seed_summary
+from ja_sentiment.study_stats import curve_summary, holm, min_resamples, two_level_bootstrap
+
+Scalar = str | int | float | bool | None
+ConfigName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$")]
+METRICS = ("macro_f1", "accuracy")  # the primary metric first
+CURVES = {"train_ce": "train/ce", "dev_ce": "dev/ce", "train_loss": "train/loss", "dev_loss": "dev/loss",
+          "dev_macro_f1": "dev/macro_f1"}  # dvclive/plots/metrics/<name>.tsv
+TEST_ROWS = "reports/test_predictions/finetuned.csv"
+
+
+class StudyError(SystemExit):
+    """A study that cannot be planned, run or aggregated as asked; the message says why."""
+
+
+class Config(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    countermeasure: str | None = None  # a key of ja_sentiment.countermeasures.COUNTERMEASURES
+    set: dict[str, Scalar] = Field(default_factory=dict)  # params.yaml key -> value
+
+    @model_validator(mode="after")
+    def _known(self) -> Config:
+        if self.countermeasure is not None and self.countermeasure not in COUNTERMEASURES:
+            raise ValueError(f"unknown countermeasure {self.countermeasure!r}; "
+                             f"known: {list(COUNTERMEASURES)}")
+        return self
+
+
+class StudyFile(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+    name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
+    baseline: ConfigName = "baseline"
+    alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05  # level of the Holm-adjusted verdicts
+    resamples: Annotated[int, Field(ge=200, le=200_000)] = 10_000  # raised to what Holm needs
+    bootstrap_seed: int = 0
+    configs: dict[ConfigName, Config]
+
+    @model_validator(mode="after")
+    def _baseline(self) -> StudyFile:
+        if self.baseline not in self.configs:
+            raise ValueError(f"baseline {self.baseline!r} is not among the configs {list(self.configs)}")
+        if self.configs[self.baseline].set:
+            raise ValueError(f"the baseline {self.baseline!r} must not override params (it is params.yaml)")
+        return self
+
+
+def _errors(err: ValidationError) -> str:
+    return "\n".join(f"  {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in err.errors())
+
+
+def set_key(tree: dict, key: str, value: Scalar) -> None:
+    """tree["train"]["epochs"] = value for key "train.epochs"; the key must exist in the tree."""
+    *path, last = key.split(".")
+    node = tree
+    for part in path:
+        if not isinstance(node.get(part), dict):
+            raise KeyError(key)
+        node = node[part]
+    if last not in node:
+        raise KeyError(key)
+    node[last] = value
+
+
+def flat(tree: dict, prefix: str = "") -> dict[str, object]:
+    """{"train": {"epochs": 2}} -> {"train.epochs": 2}"""
+    out: dict[str, object] = {}
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            out.update(flat(value, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = value
+    return out
+
+
+def load_study(path: Path | str, params_file: Path | str = PARAMS_FILE) -> StudyFile:
+    """The study file, validated; each configuration's overrides validated against params.yaml."""
+    path = Path(path)
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as err:
+        raise StudyError(f"study: cannot read {path}: {err}") from None
+    try:
+        study = StudyFile.model_validate(raw)
+    except ValidationError as err:
+        raise StudyError(f"{path}: invalid study\n{_errors(err)}") from None
+    check_overrides(study, yaml.safe_load(Path(params_file).read_text(encoding="utf-8")), str(path))
+    return study
+
+
+def check_overrides(study: StudyFile, params: dict, source: str) -> None:
+    """Every configuration's overrides name existing params keys and give values params.yaml's schema
+    accepts; `train.seed` is the study's to set."""
+    for name, config in study.configs.items():
+        tree = copy.deepcopy(params)
+        for key, value in config.set.items():
+            where = f"configs.{name}.set.{key}"
+            if key == "train.seed":
+                raise StudyError(f"{source}: {where}: the seeds are the study's (--seeds), not a config's")
+            try:
+                set_key(tree, key, value)
+            except KeyError:
+                raise StudyError(f"{source}: {where}: no such key in params.yaml") from None
+        try:
+            Params.model_validate(tree)
+        except ValidationError as err:
+            raise StudyError(f"{source}: configs.{name}.set gives invalid params\n{_errors(err)}") from None
+
+
+def adhoc(overrides: Sequence[str]) -> StudyFile:
+    """A two-configuration study (`make seeds`): params.yaml against params.yaml with `overrides`
+    (KEY=VALUE, values read as YAML). Its name carries a hash of the overrides, so that running the
+    same comparison again finds its experiments, and another one never collides with them."""
+    sets = {}
+    for item in overrides:
+        key, sep, value = item.partition("=")
+        if not sep or not key:
+            raise StudyError(f"study: --set {item!r}: expected KEY=VALUE, e.g. train.epochs=2")
+        sets[key] = yaml.safe_load(value)
+    tag = hashlib.sha1(json.dumps(sets, sort_keys=True).encode()).hexdigest()[:8]
+    configs = {"baseline": Config()} | ({"set": Config(set=sets)} if sets else {})
+    return StudyFile(name=f"seeds-{tag}", configs=configs)
+
+
+def experiment_name(study: str, config: str, seed: int) -> str:
+    return f"{study}-{config}-s{seed}"
+
+
+def plan(study: StudyFile, seeds: Sequence[int], only: Sequence[str] = ()) -> list[dict]:
+    """Every (configuration, seed) experiment: name, config, seed and its `-S` overrides. `only`
+    restricts the configurations (the baseline always runs: everything is compared with it)."""
+    unknown = sorted(set(only) - set(study.configs))
+    if unknown:
+        raise StudyError(f"study: --only {unknown}: not configurations of {study.name} "
+                         f"({list(study.configs)})")
+    names = [c for c in study.configs if not only or c in only or c == study.baseline]
+    return [{"name": experiment_name(study.name, config, seed), "config": config, "seed": seed,
+             "set": {**study.configs[config].set, "train.seed": seed}}
+            for config in names for seed in seeds]
+
+
+def expected_params(workspace: dict, overrides: dict[str, Scalar]) -> dict[str, object]:
+    """The flat params an experiment with `overrides` must have (the workspace's params.yaml plus them)."""
+    tree = copy.deepcopy(workspace)
+    for key, value in overrides.items():
+        set_key(tree, key, value)
+    return flat(tree)
+
+
+# Reading an experiment's files: `read(rev, path) -> text or None` (git show of the experiment's commit).
+Reader = Callable[[str, str], str | None]
+
+
+def run_data(exp: dict, read: Reader, names: Sequence[str]) -> dict:
+    """One finished experiment: test scores, per-row test predictions (class ids, by row id), the
+    per-epoch curves and the kept epoch, its recorded CUDA_VISIBLE_DEVICES, and whether stand-ins made it."""
+    rev = exp["rev"]
+    rows_text = read(rev, TEST_ROWS)
+    if rows_text is None:
+        raise StudyError(f"study: experiment {exp['name']} ({rev[:7]}) has no {TEST_ROWS}")
+    import io
+
+    rows = pd.read_csv(io.StringIO(rows_text), dtype=str, keep_default_na=False).set_index("id").sort_index()
+    index = {n: i for i, n in enumerate(names)}
+    unknown = sorted((set(rows["gold"]) | set(rows["pred"])) - set(index))
+    if unknown:
+        raise StudyError(f"study: {exp['name']}: {TEST_ROWS} has labels {unknown} outside {list(names)}")
+    curves = {}
+    for key, name in CURVES.items():
+        text = read(rev, f"dvclive/plots/metrics/{name}.tsv")
+        if text is not None:
+            frame = pd.read_csv(io.StringIO(text), sep="\t")
+            curves[key] = dict(zip(frame["step"].astype(int), frame.iloc[:, 1].astype(float), strict=True))
+    return {"scores": exp["test"], "gold": rows["gold"].map(index), "pred": rows["pred"].map(index),
+            "curves": curves, "kept_epoch": exp.get("best_epoch"), "standin": exp.get("standin"),
+            "cuda_visible_devices": exp.get("cuda_visible_devices")}
+
+
+def verdict_of(p_holm: float, diff: float, alpha: float) -> str:
+    return (BETTER if diff > 0 else WORSE) if p_holm < alpha and diff != 0 else UNCLEAR
+
+
+def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequence[str],
+              overrides: dict[str, dict] | None = None) -> dict:
+    """The study's result from its runs ({config: {seed: run_data}}), JSON-ready."""
+    base = study.baseline
+    if base not in runs:
+        raise StudyError(f"study: no finished experiment of the baseline {base!r}")
+    gold = runs[base][min(runs[base])]["gold"]
+    for config, by_seed in runs.items():
+        for seed, run in by_seed.items():
+            if not run["gold"].index.equals(gold.index) or not run["gold"].equals(gold):
+                raise StudyError(f"study: {experiment_name(study.name, config, seed)} was evaluated on other "
+                                 "test rows than the baseline: the runs cannot be paired")
+    out: dict = {"study": study.name, "baseline": base, "alpha": study.alpha, "configs": {},
+                 "comparisons": {}}
+    for config, by_seed in runs.items():
+        seeds = sorted(by_seed)
+        entry: dict = {"countermeasure": study.configs[config].countermeasure,
+                       "set": (overrides or {}).get(config, study.configs[config].set),
+                       "seeds": seeds, "experiments": {str(s): experiment_name(study.name, config, s)
+                                                        for s in seeds}}
+        for metric in METRICS:
+            values = [float(by_seed[s]["scores"][metric]) for s in seeds]
+            entry[metric] = {**seed_summary(values), "values": values}
+        entry["curves"] = {str(s): by_seed[s]["curves"] for s in seeds}
+        shapes = [curve_shape(by_seed[s]) for s in seeds]
+        entry["overfitting"] = {key: [s[key] if s else None for s in shapes]
+                                for key in ("kept_epoch", "min_dev_ce_epoch", "dev_ce_rise", "gap_at_kept")}
+        entry["standin"] = any(by_seed[s].get("standin") is True for s in seeds)
+        entry["cuda_visible_devices"] = {str(s): by_seed[s].get("cuda_visible_devices") for s in seeds}
+        out["configs"][config] = entry
+    others = [c for c in runs if c != base]
+    resamples = max(study.resamples, min_resamples(len(others), study.alpha))
+    for metric in METRICS:
+        tests = {}
+        for config in others:
+            paired = sorted(set(runs[config]) & set(runs[base]))
+            if not paired:
+                continue
+            a = np.stack([runs[config][s]["pred"].to_numpy() for s in paired])
+            b = np.stack([runs[base][s]["pred"].to_numpy() for s in paired])
+            tests[config] = two_level_bootstrap(gold.to_numpy(), a, b, len(names), metric, resamples,
+                                                study.bootstrap_seed)
+            tests[config]["paired_seeds"] = paired
+            tests[config]["seeds_only"] = compare_seeds(
+                [float(runs[config][s]["scores"][metric]) for s in paired],
+                [float(runs[base][s]["scores"][metric]) for s in paired])
+        for config, q in zip(tests, holm([t["p"] for t in tests.values()]), strict=True):
+            tests[config]["p_holm"] = q
+            tests[config]["verdict"] = verdict_of(q, tests[config]["diff"], study.alpha)
+            out["comparisons"].setdefault(config, {})[metric] = tests[config]
+    out["resamples"] = resamples
+    out["standin"] = any(c["standin"] for c in out["configs"].values())
+    return out
+
+
+def curve_shape(run: dict) -> dict | None:
+    """`study_stats.curve_summary` of one run, or None when its plain cross-entropy curves are missing
+    (an experiment made before they were logged)."""
+    curves = run["curves"]
+    if not curves.get("dev_ce") or not curves.get("train_ce") or run.get("kept_epoch") is None:
+        return None
+    epochs = sorted(set(curves["dev_ce"]) & set(curves["train_ce"]))
+    if int(run["kept_epoch"]) not in epochs:
+        return None
+    return curve_summary(epochs, [curves["train_ce"][e] for e in epochs],
+                         [curves["dev_ce"][e] for e in epochs], int(run["kept_epoch"]))
