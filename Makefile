@@ -76,8 +76,13 @@ JOBS ?= 1
 JOBS_PER_GPU ?= 1
 ONLY ?=
 SMOKE ?=
+# ENGINE=ray: the experiments as Ray tasks (RAY_ADDRESS; GIT_REMOTE, DVC_REMOTE: what the tasks share).
+ENGINE ?= local
+GIT_REMOTE ?= origin
+DVC_REMOTE ?=
 STUDY_RUN = $(if $(filter 1,$(SMOKE)),$(SMOKE_ENV)) python -m ja_sentiment.tools.study --seeds $(SEEDS) \
-  --jobs $(JOBS) --jobs-per-gpu $(JOBS_PER_GPU)
+  --jobs $(JOBS) --jobs-per-gpu $(JOBS_PER_GPU) --engine $(ENGINE) --git-remote $(GIT_REMOTE) \
+  $(if $(DVC_REMOTE),--dvc-remote $(DVC_REMOTE))
 study: setup  ## Level 4: every configuration of STUDY over SEEDS (DVC queue); reports/study/<name>/study.md
 	$(STUDY_RUN) $(STUDY) $(if $(ONLY),--only $(ONLY))
 

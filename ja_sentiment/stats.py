@@ -20,6 +20,7 @@ are compatible with (`markdown.verdict_text`).
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -147,7 +148,9 @@ def compare_seeds(a: Sequence[float], b: Sequence[float]) -> dict:
         return {"diff": diff, "ci_low": None, "ci_high": None, "p": None, "verdict": UNCLEAR_SEEDS}
     if np.ptp(a) == 0 and np.ptp(b) == 0:
         return {"diff": diff, "ci_low": None, "ci_high": None, "p": None, "verdict": NO_SPREAD}
-    test = stats.ttest_ind(a, b, equal_var=False)
+    with warnings.catch_warnings():  # near-identical seed scores: scipy warns, the interval is still right
+        warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
+        test = stats.ttest_ind(a, b, equal_var=False)
     ci = test.confidence_interval(CONFIDENCE)
     low, high = float(ci.low), float(ci.high)
     return {"diff": diff, "ci_low": low, "ci_high": high, "p": float(test.pvalue),

@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
+from ja_sentiment import report_text
 from ja_sentiment.countermeasures import COUNTERMEASURES
 from ja_sentiment.markdown import p_value, verdict_text
 from ja_sentiment.plotting import japanese_font
@@ -32,6 +33,7 @@ from ja_sentiment.stats import BETTER, WORSE
 EN = {
     "title": "Level 4 study `{study}`: overfitting countermeasures over seeds",
     "standin": "**Made with offline stand-ins, not the real models** (`standin: true`): these numbers say nothing about the real models.",
+    "missing": "**Experiments still missing** (not finished; run the study again to finish them): {names}. The numbers below leave them out.",
     "intro": "Every configuration ran with the same seeds ({seeds}) as DVC experiments `{study}-<config>-s<seed>` (see `dvc exp show`), fine-tuning and evaluation only. Scores are on the {rows} test rows. Baseline: `{baseline}` (params.yaml as it is).",
     "how": "How to read the numbers. Differences are configuration minus baseline, in points (1 point = 0.01). The 95% interval comes from a two-level paired bootstrap ({resamples} resamples): each resample draws the seeds with replacement (the same seeds for both configurations), then the test rows (the same rows for both), so it counts both the seed-to-seed variation and the test set's sampling noise. The intervals are unadjusted; the verdicts are adjusted: better or worse only when the Holm-adjusted p-value across the study's {tests} countermeasures on macro-F1 (the primary metric) is below {alpha}. Accuracy is reported beside it. Each interval rests on the number of seeds shown; with few seeds the seed level is rough (2 seeds give only 3 distinct seed resamples), so read a wide interval as \"not enough seeds\", not as \"no effect\".",
     "configs": "Configurations over seeds",
@@ -60,10 +62,6 @@ EN = {
     "may_less_overfit": "It may have reduced the overfitting the curves show (a smaller rise of dev loss after its minimum than the baseline's); this is a description over {n} seeds, without a test.",
     "may_more_overfit": "The dev-loss curves rose more after their minimum than the baseline's; the countermeasure may not act on overfitting in this setting, or the value tried may be too weak; a description over {n} seeds, without a test.",
     "may_gap": "A smaller gap between dev and train loss at the kept epoch (than the baseline's) may mean the kept model fits the training rows less tightly.",
-    "none": "none",
-    "no_curves": "no curves",
-    "better": "better", "worse": "worse", "not distinguishable": "not distinguishable",
-    "compatible": ": the data do not show a difference; they are compatible with differences from {low} to {high} points",
     "epoch": "epoch", "train_ce": "train (sample)", "dev_ce": "dev", "loss": "cross-entropy",
     "diff_axis": "macro-F1 difference from the baseline (points)",
 }
@@ -71,6 +69,7 @@ EN = {
 JA = {
     "title": "Level 4 の実験 `{study}`: 複数シードでの過学習対策",
     "standin": "**実際のモデルではなくオフラインの代替モデルによる結果**(`standin: true`): この数値は実際のモデルについて何も示さない。",
+    "missing": "**まだない実験**(終わっていない。実験をもう一度実行すると足りない分だけ実行する): {names}。以下の数値はそれらを含まない。",
     "intro": "すべての設定を同じシード({seeds})で DVC の実験 `{study}-<config>-s<seed>` として実行した(`dvc exp show` で見られる)。実行したのは fine-tuning と評価だけ。スコアはテストの {rows} 行で計算。基準: `{baseline}`(params.yaml そのまま)。",
     "how": "数値の読み方。差は 設定 − 基準 で、単位はポイント(1 ポイント = 0.01)。95% 区間は二段の対応のあるブートストラップ({resamples} 回)による: 各リサンプルでまずシードを復元抽出し(両設定に同じシード)、次にテスト行を復元抽出する(両設定に同じ行)。そのため、シード間のばらつきとテストセットの標本誤差の両方を含む。区間は補正なし、判定は補正あり: macro-F1(主指標)について実験内の {tests} 個の対策に Holm 補正した p 値が {alpha} 未満のときだけ「優れる」「劣る」とする。正解率も併記する。各区間が何シードに基づくかを表に示す。シードが少ないとシードの段は粗い(2 シードでは異なるリサンプルは 3 通りしかない)ので、広い区間は「効果がない」ではなく「シードが足りない」と読む。",
     "configs": "設定ごとの複数シードの結果",
@@ -99,15 +98,14 @@ JA = {
     "may_less_overfit": "曲線に見える過学習を減らした可能性がある(最小後の dev 損失の上昇が基準より小さい)。これは {n} シードでの記述で、検定はしていない。",
     "may_more_overfit": "dev 損失の曲線は最小後に基準より大きく上昇した。この設定では過学習に効かない可能性も、試した値が弱すぎる可能性もある。{n} シードでの記述で、検定はしていない。",
     "may_gap": "採用エポックでの dev と train の損失の差が基準より小さいことは、採用したモデルが学習データに合わせすぎていないことを意味する可能性がある。",
-    "none": "なし",
-    "no_curves": "曲線なし",
-    "better": "優れる", "worse": "劣る", "not distinguishable": "差は示されない",
-    "compatible": "：データは差を示さない。差が {low} 〜 {high} ポイントの範囲であることと両立する",
     "epoch": "エポック", "train_ce": "学習(標本)", "dev_ce": "dev", "loss": "交差エントロピー",
     "diff_axis": "基準との macro-F1 の差(ポイント)",
 }
 
-TABLES = {"en": EN, "ja": JA}
+# The verdict words are the other reports' (report_text), so that a verdict reads the same everywhere.
+VERDICT_KEYS = ("better", "worse", "not distinguishable", "compatible")
+TABLES = {lang: {**{k: report_text.TABLES[lang][k] for k in VERDICT_KEYS}, **table}
+          for lang, table in (("en", EN), ("ja", JA))}
 
 
 def points(x: float | None) -> str:
@@ -209,6 +207,8 @@ def markdown(result: dict, language: str) -> str:
     lines = [f"# {t('title', study=result['study'])}", ""]
     if result.get("standin"):
         lines += [t("standin"), ""]
+    if result.get("missing"):
+        lines += [t("missing", names=", ".join(f"`{n}`" for n in result["missing"])), ""]
     lines += [t("intro", seeds=", ".join(map(str, base["seeds"])), study=result["study"], rows=rows,
                 baseline=result["baseline"]), "",
               t("how", resamples=result["resamples"], tests=len(result["comparisons"]), alpha=result["alpha"]), "",

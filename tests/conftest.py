@@ -8,6 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
+import yaml
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
@@ -40,3 +41,36 @@ def copy_project(dest: Path) -> Path:
     subprocess.run(["git", "add", "-A"], cwd=dest, check=True)
     subprocess.run([*git, "commit", "-qm", "copy"], cwd=dest, check=True)
     return dest
+
+
+# The end-to-end repository, shared by every module that needs a whole pipeline run (test_e2e,
+# test_ray): built once per session. Its state (the Hugging Face cache, the stand-ins' commits) lives
+# in tests/e2e_support.py, one module for this file and the tests alike (pytest imports this file as
+# `conftest`, the tests import `tests.*`: module state here would exist twice).
+from tests.e2e_support import COMMITS, HF_ENV, run  # noqa: E402
+
+
+@pytest.fixture(scope="session")
+def e2e_repo(tmp_path_factory) -> Path:
+    """`dvc repro` of the whole pipeline in a temporary git copy of the project, on the real pn.tsv
+    and tiny hub-shaped stand-ins reached through the default model ids (HF_HOME, offline)."""
+    from ja_sentiment.corpus import read_rows
+    from ja_sentiment.tools import standins
+
+    if not SHARED_PN.is_file():
+        pytest.skip(f"the local corpus copy {SHARED_PN} is absent")
+    base = tmp_path_factory.mktemp("e2e")
+    rows = read_rows(SHARED_PN)
+    # Absolute paths outside the repo: queued experiments run in their own temporary copies.
+    tiny = standins.build(rows.loc[rows["usage"] == "train", "text"].tolist(), base / "tiny",
+                          vocab_size=2000)
+    HF_ENV["HF_HOME"] = str(tiny["hf_home"])
+    COMMITS.update(sentiment=tiny["sentiment"].name, bert=tiny["bert"].name)
+    repo = copy_project(base / "project")
+    params = yaml.safe_load((repo / "params.yaml").read_text())
+    params["data"]["url"] = str(SHARED_PN)
+    # The model ids and revisions stay params.yaml's defaults: they resolve to the stand-ins' commits.
+    params["train"].update(epochs=2, learning_rate=5e-4, max_length=64)
+    (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
+    run(repo, "dvc", "repro")
+    return repo

@@ -18,53 +18,20 @@ import pandas as pd
 import pytest
 import yaml
 
-from ja_sentiment.corpus import read_rows
 from ja_sentiment.inference import inference_precision
 from ja_sentiment.tools import standins
 from ja_sentiment.training import train_precision
-from tests.conftest import SHARED_PN, copy_project
+from tests.e2e_support import COMMITS, git_commit, run
 
 pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
 
-BIN = str(Path(sys.executable).parent)
-HF_ENV: dict[str, str] = {"HF_HUB_OFFLINE": "1"}  # plus HF_HOME, set by the `repo` fixture
 MODELS = ("baseline_plain", "baseline_band", "tfidf", "finetuned")
-COMMITS: dict[str, str] = {}  # the stand-ins' snapshot commits, set by the `repo` fixture
 NAMES = {"negative", "neutral", "positive"}
 
 
-def run(repo: Path, *cmd: str, check: bool = True) -> subprocess.CompletedProcess:
-    env = {**os.environ, **HF_ENV, "PATH": BIN + os.pathsep + os.environ["PATH"]}
-    proc = subprocess.run(list(cmd), cwd=repo, env=env, capture_output=True, text=True)
-    if check:
-        assert proc.returncode == 0, f"{cmd}\n{proc.stdout[-3000:]}\n{proc.stderr[-3000:]}"
-    return proc
-
-
-def git_commit(repo: Path, message: str) -> None:
-    run(repo, "git", "add", "-A")
-    run(repo, "git", "-c", "user.name=t", "-c", "user.email=t@example.com", "commit", "-qm", message)
-
-
 @pytest.fixture(scope="module")
-def repo(tmp_path_factory) -> Path:
-    if not SHARED_PN.is_file():
-        pytest.skip(f"the local corpus copy {SHARED_PN} is absent")
-    base = tmp_path_factory.mktemp("e2e")
-    rows = read_rows(SHARED_PN)
-    # Absolute paths outside the repo: queued experiments run in their own temporary copies.
-    tiny = standins.build(rows.loc[rows["usage"] == "train", "text"].tolist(), base / "tiny",
-                          vocab_size=2000)
-    HF_ENV["HF_HOME"] = str(tiny["hf_home"])
-    COMMITS.update(sentiment=tiny["sentiment"].name, bert=tiny["bert"].name)
-    repo = copy_project(base / "project")
-    params = yaml.safe_load((repo / "params.yaml").read_text())
-    params["data"]["url"] = str(SHARED_PN)
-    # The model ids and revisions stay params.yaml's defaults: they resolve to the stand-ins' commits.
-    params["train"].update(epochs=2, learning_rate=5e-4, max_length=64)
-    (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
-    run(repo, "dvc", "repro")
-    return repo
+def repo(e2e_repo: Path) -> Path:
+    return e2e_repo
 
 
 def metrics(repo: Path, rev: str = "") -> dict:
@@ -287,8 +254,10 @@ STUDY = {"name": "t", "configs": {
 
 
 def study_run(repo: Path, *args: str) -> subprocess.CompletedProcess:
+    # --gpus 2: the two queue workers are pinned as on a 2-GPU machine (CUDA_VISIBLE_DEVICES 0 and 1),
+    # which each experiment records; on this CPU machine the pinning changes nothing else.
     return run(repo, sys.executable, "-m", "ja_sentiment.tools.study", "build/t.yaml", "--seeds", "1", "2",
-               "--jobs", "2", "--out", "build/study", *args)
+               "--jobs", "2", "--gpus", "2", "--out", "build/study", *args)
 
 
 def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
@@ -331,6 +300,9 @@ def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
         assert c["ci_low"] <= c["diff"] <= c["ci_high"] and c["seeds"] == 2
         assert c["verdict"] == (("better" if c["diff"] > 0 else "worse") if c["p_holm"] < 0.05
                                 else "not distinguishable")
+    # Each experiment ran on one of the two pinned workers, and both workers ran some.
+    devices = [d for c in result["configs"].values() for d in c["cuda_visible_devices"].values()]
+    assert set(devices) == {"0", "1"}, devices
     report = (repo / "build/study/study.md").read_text()
     assert "### drop_label_issues" in report and "Made with offline stand-ins" in report
     assert (repo / "build/study/plots/forest.png").stat().st_size > 5000

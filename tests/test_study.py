@@ -5,6 +5,7 @@ on queued experiments in tests/test_e2e.py.)"""
 from __future__ import annotations
 
 import os
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -209,3 +210,20 @@ def test_queue_workers_are_pinned_one_per_gpu_unless_more_may_share_one():
     assert tool.worker_devices(4, gpus=2, jobs_per_gpu=2) == ["0", "0", "1", "1"]
     with pytest.raises(SystemExit, match=r"JOBS=3 is more than this machine's 2 GPU\(s\) x JOBS_PER_GPU=1"):
         tool.worker_devices(3, gpus=2)
+
+
+def test_missing_experiments_are_listed_in_the_report(result):
+    assert "Experiments still missing" not in markdown(result, "en")
+    text = markdown({**result, "missing": ["s-dropout-s4"]}, "en")
+    assert ("**Experiments still missing** (not finished; run the study again to finish them): "
+            "`s-dropout-s4`") in text
+
+
+def test_engine_ray_without_ray_says_in_one_line_how_to_install_it(monkeypatch):
+    from ja_sentiment.tools import study_ray
+
+    monkeypatch.setitem(sys.modules, "ray", None)  # as if the extra were not installed
+    with pytest.raises(SystemExit) as stop:
+        study_ray.import_ray()
+    assert str(stop.value) == ("study: ENGINE=ray needs Ray, an optional extra: pip install '.[ray]' "
+                               "(or: pip install 'ray>=2.40,<3')")

@@ -336,6 +336,26 @@ def write(result: dict, out: Path, language: str) -> Path:
     return report
 
 
+def run_on_ray(args: argparse.Namespace, planned: list[dict], workspace: dict) -> None:
+    """The experiments not yet in `dvc exp show` nor on the Git remote, as Ray tasks; then every one
+    on the remote pulled back (ja_sentiment/tools/study_ray.py)."""
+    from ja_sentiment.tools.study_ray import RayRunner
+
+    groups = classify(planned, experiments(), {}, workspace)
+    runner = RayRunner(args.git_remote, args.dvc_remote, args.ray_address, args.cpus_per_task,
+                       args.omp_threads)
+    remote = runner.done()
+    todo = [e for e in groups["run"] if e["name"] not in remote]
+    pull = [e for e in groups["run"] if e["name"] in remote]
+    print(f"study: {len(groups['done'])} experiments done, {len(pull)} on the Git remote to pull, "
+          f"{len(todo)} to run on Ray", file=sys.stderr)
+    if args.dry_run:
+        print("\n".join(f"  {e['name']}: {'to pull' if e in pull else 'to run on Ray'}" for e in pull + todo))
+        return
+    runner.submit(todo)
+    runner.wait([e["name"] for e in todo + pull])
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("study", nargs="?", type=Path,
@@ -351,6 +371,15 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--gpus", type=int, help="GPUs to pin workers to (default: as nvidia-smi lists "
                         "them; 0 on a CPU machine). Set on a CPU machine, it checks the pinning")
     parser.add_argument("--dry-run", action="store_true", help="print the plan and an estimated time only")
+    parser.add_argument("--engine", choices=("local", "ray"), default="local",
+                        help="local: the DVC queue on this machine; ray: Ray tasks on a cluster "
+                        "(RAY_ADDRESS)")
+    parser.add_argument("--git-remote", default="origin", help="ray: the Git remote the tasks clone from")
+    parser.add_argument("--dvc-remote", help="ray: the DVC remote the tasks pull from (default: core.remote)")
+    parser.add_argument("--ray-address", help="ray: the cluster (default: RAY_ADDRESS, else a local one)")
+    parser.add_argument("--cpus-per-task", type=float, default=1, help="ray: CPUs per experiment")
+    parser.add_argument("--omp-threads", type=int, default=1,
+                        help="ray: OMP_NUM_THREADS of every task (the same everywhere: the same numbers)")
     parser.add_argument("--collect", action="store_true", help="aggregate the finished experiments only")
     parser.add_argument("--out", type=Path, help="output folder (default: reports/study/<study name>)")
     parser.add_argument("--language", choices=("en", "ja"), help="report language (default: report.language)")
@@ -366,7 +395,9 @@ def main(argv: list[str] | None = None) -> None:
     language = args.language or params.report.language
     workspace = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
     planned = plan(study, seeds, [c for c in args.only.split(",") if c])
-    if not args.collect:
+    if not args.collect and args.engine == "ray":
+        run_on_ray(args, planned, workspace)
+    elif not args.collect:
         shown = experiments()
         groups = classify(planned, shown, statuses([e["name"] for e in planned]), workspace)
         if args.dry_run:

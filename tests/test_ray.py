@@ -1,0 +1,108 @@
+"""A study on Ray, offline: a local Ray cluster, a bare Git remote and a DVC remote in a temporary
+directory, the tiny stand-ins of the end-to-end repository. Its experiments come back into
+`dvc exp show` through DVC's experiment sharing with the same numbers as the local run's, and a task
+whose process is killed is retried. (`.ci/run` installs the Ray extra: these run in CI.)"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from tests.e2e_support import BIN, HF_ENV, git_commit, run
+
+pytestmark = pytest.mark.slow
+pytest.importorskip("ray", reason="the Ray extra is not installed: pip install '.[ray]'")
+
+SCORES = ("accuracy", "macro_f1")
+
+
+def shown(repo: Path) -> dict[str, dict]:
+    """Every named experiment's test scores and plain cross-entropies (any baseline commit)."""
+    out = {}
+    for commit in json.loads(run(repo, "dvc", "exp", "show", "--json", "--all-commits").stdout):
+        for group in commit.get("experiments") or []:
+            for rev in group["revs"]:
+                metrics = (rev.get("data") or {}).get("metrics") or {}
+                if rev.get("name") and "metrics/evaluate.json" in metrics:
+                    test = metrics["metrics/evaluate.json"]["data"]["finetuned"]["test"]
+                    live = metrics["dvclive/metrics.json"]["data"]
+                    out[rev["name"]] = {**{k: test[k] for k in SCORES}, "dev_ce": live["dev"]["ce"],
+                                        "train_ce": live["train"]["ce"]}
+    return out
+
+
+def study(repo: Path, name: str, *args: str, **popen) -> subprocess.CompletedProcess | subprocess.Popen:
+    (repo / "build").mkdir(exist_ok=True)
+    (repo / f"build/{name}.yaml").write_text(yaml.safe_dump({"name": name, "configs": {"baseline": {}}}))
+    cmd = [sys.executable, "-m", "ja_sentiment.tools.study", f"build/{name}.yaml", "--seeds", "1", "2",
+           "--out", f"build/{name}", *args]
+    if popen:
+        env = {**os.environ, **HF_ENV, "PATH": BIN + os.pathsep + os.environ["PATH"], **popen.pop("env")}
+        env.pop("RAY_ADDRESS", None)  # a local Ray cluster, started by the tool
+        return subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                                text=True)
+    return run(repo, *cmd, check=False)
+
+
+def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, tmp_path):
+    repo = e2e_repo
+    if run(repo, "git", "status", "--porcelain", "--untracked-files=no").stdout.strip():
+        git_commit(repo, "baseline run")  # run alone, not after tests/test_e2e.py
+    local = shown(repo)
+    if not {"t-baseline-s1", "t-baseline-s2"} <= set(local):  # the local run (test_e2e's study)
+        assert study(repo, "t", "--jobs", "2").returncode == 0
+        local = shown(repo)
+    # The shared places: a bare Git remote holding the baseline commit, a DVC remote.
+    remote = tmp_path / "remote.git"
+    subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
+    run(repo, "git", "remote", "add", "origin", str(remote))
+    run(repo, "dvc", "remote", "add", "--local", "-f", "store", str(tmp_path / "dvc-store"))
+
+    not_pushed = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store")
+    assert not_pushed.returncode != 0 and "is not on the Git remote 'origin'" in not_pushed.stderr
+    run(repo, "git", "push", "-q", "origin", "HEAD:refs/heads/main")
+    params = repo / "params.yaml"
+    original = params.read_text()
+    params.write_text(original + "\n# an uncommitted change\n")
+    try:
+        dirty = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store")
+    finally:
+        params.write_text(original)
+    assert dirty.returncode != 0 and "uncommitted changes" in dirty.stderr and "params.yaml" in dirty.stderr
+
+    pids = tmp_path / "pids"
+    proc = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store", "--omp-threads", "1",
+                 env={"STUDY_PID_DIR": str(pids)})
+    deadline = time.monotonic() + 600
+    while not (pids.is_dir() and any(pids.iterdir())):
+        assert proc.poll() is None, proc.stdout.read()
+        assert time.monotonic() < deadline
+        time.sleep(0.5)
+    first = sorted(pids.iterdir())[0]
+    killed = first.name.split(".")[0]
+    os.kill(int(first.read_text()), signal.SIGKILL)  # the task's process dies mid-experiment
+    out, _ = proc.communicate(timeout=1500)
+    assert proc.returncode == 0, out[-4000:]
+    attempts = [p for p in pids.iterdir() if p.name.startswith(killed + ".")]
+    assert len(attempts) >= 2, (killed, sorted(p.name for p in pids.iterdir()))  # retried by Ray
+
+    after = shown(repo)  # pulled back by `dvc exp pull` into the driver's `dvc exp show`
+    for seed in (1, 2):
+        assert after[f"rt-baseline-s{seed}"] == local[f"t-baseline-s{seed}"], seed
+    result = json.loads((repo / "build/rt/study.json").read_text())
+    for key in SCORES:
+        expected = [local[f"t-baseline-s{s}"][key] for s in (1, 2)]
+        assert result["configs"]["baseline"][key]["values"] == expected
+    assert result["missing"] == []
+    # Run again: everything is there, nothing runs.
+    again = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store")
+    assert again.returncode == 0
+    assert "2 experiments done, 0 on the Git remote to pull, 0 to run" in again.stderr
