@@ -81,7 +81,7 @@ def test_project_path_runs_at_evaluates_default_precision(results):
 def test_end_to_end_part_runs_make_smoke_then_nothing(results):
     res, table = results
     e2e = res["end_to_end"]
-    assert e2e["smoke_stages_run"] == 8 and e2e["noop_stages_run"] == 0
+    assert e2e["smoke_stages_run"] == 9 and e2e["noop_stages_run"] == 0
     assert res["smoke_repro_s"] == e2e["smoke_repro_s"] > res["noop_repro_s"] == e2e["noop_repro_s"] > 0
     agree = e2e["trained_model_precision"]
     assert agree["texts"] == 553 and 0.9 <= agree["argmax_agreement"] <= 1.0
