@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import copy
 import hashlib
+import io
 import json
 from collections.abc import Callable, Sequence
 from pathlib import Path
@@ -188,8 +189,6 @@ def run_data(exp: dict, read: Reader, names: Sequence[str]) -> dict:
     rows_text = read(rev, TEST_ROWS)
     if rows_text is None:
         raise StudyError(f"study: experiment {exp['name']} ({rev[:7]}) has no {TEST_ROWS}")
-    import io
-
     rows = pd.read_csv(io.StringIO(rows_text), dtype=str, keep_default_na=False).set_index("id").sort_index()
     index = {n: i for i, n in enumerate(names)}
     unknown = sorted((set(rows["gold"]) | set(rows["pred"])) - set(index))
@@ -210,8 +209,7 @@ def verdict_of(p_holm: float, diff: float, alpha: float) -> str:
     return (BETTER if diff > 0 else WORSE) if p_holm < alpha and diff != 0 else UNCLEAR
 
 
-def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequence[str],
-              overrides: dict[str, dict] | None = None) -> dict:
+def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequence[str]) -> dict:
     """The study's result from its runs ({config: {seed: run_data}}), JSON-ready."""
     base = study.baseline
     if base not in runs:
@@ -227,7 +225,7 @@ def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequenc
     for config, by_seed in runs.items():
         seeds = sorted(by_seed)
         entry: dict = {"countermeasure": study.configs[config].countermeasure,
-                       "set": (overrides or {}).get(config, study.configs[config].set),
+                       "set": study.configs[config].set,
                        "seeds": seeds, "experiments": {str(s): experiment_name(study.name, config, s)
                                                         for s in seeds}}
         for metric in METRICS:

@@ -258,7 +258,7 @@ def estimate(todo: list[dict], workspace: dict, jobs: int) -> str:
         if per_epoch is None:
             return f"no estimate ({source})"
     seconds = sum(per_epoch * expected_params(workspace, e["set"])["train.epochs"] for e in todo)
-    seconds = seconds / max(1, jobs) if jobs > 1 else seconds
+    seconds /= max(1, jobs)
     return (f"about {seconds / 60:.0f} min of training for {len(todo)} experiments with JOBS={jobs} "
             f"({source}; evaluation adds to it, and parallel jobs share this machine's cores)")
 
