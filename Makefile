@@ -22,7 +22,7 @@ SMOKE_ENV := HF_HOME=$(abspath $(TINY)/hf) HF_HUB_OFFLINE=1
 SMOKE_SET := -S 'data.url=$(abspath $(SHARED_PN))' -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: help setup repro test test-fast smoke exps study seeds report bench fullsize lint clean-venv
+.PHONY: help setup repro test test-fast smoke smoke-env exp exps study seeds report bench fullsize lint clean-venv
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -40,18 +40,35 @@ $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 repro: setup  ## run the whole pipeline (needs the model hub, or params pointing at local models)
 	dvc repro
 
-test: setup  ## the whole test suite, offline (what CI runs)
-	python -m pytest -q
+# Two pytest-xdist workers: much of the suite waits on subprocesses, imports and small tensors, so two
+# share the cores better than one; tests/conftest.py keeps the shared pipeline run on one worker.
+TEST_WORKERS ?= 2
+test: setup  ## the whole test suite, offline (what CI runs; TEST_WORKERS=1: one process)
+	python -m pytest -q $(if $(filter-out 1,$(TEST_WORKERS)),-n $(TEST_WORKERS))
 
 test-fast: setup  ## the test suite without the slow tests (DVC runs, training, bench): the inner loop
 	python -m pytest -q -m "not slow"
 
 # Leaves the smoke overrides in params.yaml, so params and results in the workspace agree;
 # `git checkout params.yaml dvc.lock` goes back.
-smoke: setup  ## offline end-to-end run on tiny stand-ins under the hub ids (results marked standin)
+smoke: setup smoke-env  ## offline end-to-end run on tiny stand-ins under the hub ids (results marked standin)
+	@test -f $(SHARED_PN) || { echo "smoke: $(SHARED_PN) is missing: a local copy of pn.tsv (see ../shared/data/jrte), or SHARED_PN=path"; exit 1; }
 	python -m ja_sentiment.tools.standins --data $(SHARED_PN) --out $(TINY)
 	$(SMOKE_ENV) dvc exp run $(SMOKE_SET)
 	@echo "smoke: params.yaml holds the smoke overrides now; 'git checkout params.yaml dvc.lock' undoes them"
+	@echo "smoke: more experiments offline: make exp SET='train.epochs=2' SMOKE=1, or '. $(SMOKE_ENV_FILE)' then dvc commands"
+
+# The smoke run's environment as a file to source: without it, dvc commands in a new shell look for the
+# stand-ins in the user's own Hugging Face cache (and find nothing offline).
+SMOKE_ENV_FILE := build/smoke.env
+smoke-env:  ## write build/smoke.env (HF_HOME of the stand-ins, HF_HUB_OFFLINE=1): `. build/smoke.env`
+	@mkdir -p $(dir $(SMOKE_ENV_FILE))
+	@printf '# the smoke run'"'"'s offline stand-ins (make smoke); source it: . %s\nexport HF_HOME=%s\nexport HF_HUB_OFFLINE=1\n' \
+	  '$(SMOKE_ENV_FILE)' '$(abspath $(TINY)/hf)' > $(SMOKE_ENV_FILE)
+
+# One experiment: `make exp SET="train.epochs=2 train.weight_decay=0.1"`; SMOKE=1 on the smoke run's stand-ins.
+exp: setup  ## dvc exp run with SET's overrides (-S each); SMOKE=1: on the smoke run's offline stand-ins
+	$(if $(filter 1,$(SMOKE)),$(SMOKE_ENV)) dvc exp run $(foreach s,$(SET),-S '$(s)')
 
 # `dvc exp show` limited to the params and metrics that matter for the study.
 EXP_PARAMS := epochs|learning_rate|batch_size|weight_decay|warmup|hidden_dropout|attention_dropout
@@ -96,7 +113,7 @@ report: setup  ## build/report/report.md: workspace vs BASE, paired test scores 
 bench: setup  ## throughput of the project's paths vs the notebook recipes (needs data/processed)
 	HF_HUB_OFFLINE=1 python -m bench
 
-# Not part of `make test`: about half an hour of both cores on a 2-core CPU (see the README).
+# Not part of `make test`: about half an hour of both cores on a 2-core CPU (see docs/performance.md).
 fullsize: setup  ## the whole study at bert-base size offline: dvc repro in a fresh clone, timed per stage
 	python -m bench.fullsize --shared-pn $(SHARED_PN)
 

@@ -40,6 +40,7 @@ os.environ.setdefault("TQDM_DISABLE", "1")
 
 from bench.e2e import bench_e2e
 from bench.inference import bench_inference, bench_tokenisation
+from bench.limit import limit_shares
 from bench.model import ARCHITECTURE, MODEL_DIR, build_model
 from bench.report import RATIOS, get, markdown, ratio
 from bench.timing import _T0, cpu_name, log
@@ -131,6 +132,9 @@ def main(argv: list[str] | None = None) -> None:
                for suffix, key in (("", "per_s"), ("_median", "per_s_median"))}
         for name in inf if isinstance(inf[name], dict) and "per_s" in inf[name]
         and name not in ("notebook_padded", "one_by_one")}
+    if res.get("training") or res.get("inference"):  # the share of this machine's own matmul rate
+        log("limit: the probe matmul's rate in each precision the paths ran in")
+        res["limit"] = limit_shares(res, architecture)
     e2e = res.get("end_to_end", {})
     res["smoke_repro_s"], res["noop_repro_s"] = e2e.get("smoke_repro_s"), e2e.get("noop_repro_s")
     previous = args.out / "results.json"

@@ -1,4 +1,4 @@
-"""results.md: the tables of bench/results.json, as the README shows them."""
+"""results.md: the tables of bench/results.json, as docs/performance.md shows them."""
 
 from __future__ import annotations
 
@@ -70,6 +70,18 @@ def markdown(res: dict) -> str:
                              f"{fmt(r.get(f'vs_{other}_median'), 'x')} | >= {target}x |")
     for split, bound in inf.get("padding_bound_by_split", {}).items():
         lines.append(f"| padding bound, {split}: positions of (b) / real tokens | {fmt(bound, 'x')} | | |")
+    limit = res.get("limit")
+    if limit:
+        rates = ", ".join(f"{p} {g:.1f}" for p, g in limit["machine_gflops"].items())
+        lines += ["", f"| Share of this machine's matmul rate (probe {limit['probe']}: {rates} GFLOP/s) | "
+                  "Positions/s | Achieved GFLOP/s | Share |", "|---|---:|---:|---:|"]
+        for key, label in (("training_project", "Training (a) project path"),
+                           ("training_project_fp32", "Training (a) project path, fp32"),
+                           ("inference_project", "Inference (a) project path")):
+            if key in limit:
+                row = limit[key]
+                lines.append(f"| {label}, {row['precision']} | {row['positions_per_s']:.1f} | "
+                             f"{row['gflops']:.1f} | {row['share']:.0%} |")
     e2e = res.get("end_to_end")
     if e2e:
         agree = e2e["trained_model_precision"]

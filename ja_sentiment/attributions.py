@@ -53,3 +53,18 @@ def attribute(model_dir: str | Path, texts: Sequence[str], targets: Sequence[int
             rows.append({"text_index": i, "position": pos, "token": tok, "score": float(score),
                          "delta": float(delta[0]), "change": change})
     return pd.DataFrame(rows, columns=["text_index", "position", "token", "score", "delta", "change"])
+
+
+def attributions_of(
+    model_dir: str | Path, errors: pd.DataFrame, names: Sequence[str], n: int, steps: int, max_length: int
+) -> pd.DataFrame:
+    """`attribute` for the `n` most confident errors, one row per token with the error's id, text,
+    gold, pred and confidence (an empty table when `n` is 0)."""
+    top = errors.sort_values("confidence", ascending=False, kind="stable").head(n)
+    columns = ["id", "text", "gold", "pred", "confidence", "position", "token", "score", "delta", "change"]
+    if top.empty:
+        return pd.DataFrame(columns=columns)
+    targets = [names.index(p) for p in top["pred"]]
+    scores = attribute(model_dir, top["text"].tolist(), targets, steps, max_length)
+    info = top[["id", "text", "gold", "pred", "confidence"]].reset_index(drop=True)
+    return scores.join(info, on="text_index")[columns]

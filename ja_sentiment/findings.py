@@ -29,8 +29,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import pandas as pd
 
-from ja_sentiment.markdown import p_value
-from ja_sentiment.report_text import Text
+from ja_sentiment.reports.markdown import p_value
+from ja_sentiment.reports.text import Text
 
 
 @dataclass

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ja_sentiment.hardware import device_index
+from ja_sentiment.hub import hub_model
 
 
 def load_text_classifier(model: str, revision: str, max_length: int):
@@ -10,7 +11,8 @@ def load_text_classifier(model: str, revision: str, max_length: int):
     from transformers import AutoTokenizer, pipeline
 
     # Some hub tokenizers (mr4's among them) carry no usable model_max_length: set it.
-    tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=False,
-                                              model_max_length=max_length)
-    return pipeline("text-classification", model=model, tokenizer=tokenizer, revision=revision,
-                    trust_remote_code=False, device=device_index())
+    with hub_model(model, revision):
+        tokenizer = AutoTokenizer.from_pretrained(model, revision=revision, trust_remote_code=False,
+                                                  model_max_length=max_length)
+        return pipeline("text-classification", model=model, tokenizer=tokenizer, revision=revision,
+                        trust_remote_code=False, device=device_index())

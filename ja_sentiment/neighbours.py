@@ -103,3 +103,23 @@ def neighbour_votes(table: pd.DataFrame, k: int) -> pd.DataFrame:
     out = votes.groupby("id", sort=False)[["with_pred", "with_gold"]].sum().reset_index()
     out["mostly_pred"] = out["with_pred"] > k / 2
     return out
+
+
+def neighbours_of(
+    test: pd.DataFrame, train: pd.DataFrame, similarity: str, k: int, model_dir: str | Path, max_length: int
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The `k` nearest training sentences of every test row (`similarity`: "model", the vectors of the
+    model in `model_dir`, or "tfidf"): the table of the errors' neighbours, and per test row (errors and
+    correct rows alike: the control) whether a strict majority of its neighbours carries a label other
+    than its gold label."""
+    if similarity == "model":
+        train_vec = model_vectors(model_dir, train["text"].tolist(), max_length)
+        query_vec = model_vectors(model_dir, test["text"].tolist(), max_length)
+    else:
+        train_vec, query_vec = tfidf_vectors(train["text"].tolist(), test["text"].tolist())
+    index, sims = nearest(train_vec, query_vec, k)
+    rows = test[["id", "gold", "wrong"]].reset_index(drop=True)
+    labels = train["label_name"].to_numpy()
+    rows["other_majority"] = other_label_majority(index, labels, rows["gold"].to_numpy())
+    wrong = rows["wrong"].to_numpy()
+    return neighbour_table(test[wrong], train, index[wrong], sims[wrong]), rows

@@ -82,6 +82,9 @@ class TrainParams(Section):
     learning_rate: Annotated[float, Field(gt=0.0, lt=1.0)] = 3e-5
     batch_size: Positive = 32
     eval_batch_size: Positive = 128
+    # Per-epoch evaluation in the inference path's length-sorted batches of at most this many padded
+    # positions (evaluate.batch_tokens' rule); 0: the Trainer's own batches, in dataset order.
+    eval_batch_tokens: Annotated[int, Field(ge=0)] = 1024
     max_length: Annotated[int, Field(gt=0, le=512)] = 128
     weight_decay: Annotated[float, Field(ge=0.0)] = 0.01
     warmup: Fraction = 0.1  # fraction of the optimisation steps

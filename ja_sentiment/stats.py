@@ -15,7 +15,7 @@ sklearn's `zero_division=0`, which the evaluate stage and training use.
 
 A verdict says "better" or "worse" only when the whole interval lies on one side of 0; otherwise the
 data do not show a difference, and the report gives the interval as the range of differences they
-are compatible with (`markdown.verdict_text`).
+are compatible with (`reports.markdown.verdict_text`).
 """
 
 from __future__ import annotations

@@ -25,8 +25,10 @@ from dvclive import Live
 from sklearn.metrics import accuracy_score
 from transformers import AutoModelForSequenceClassification, Trainer, TrainerCallback, TrainingArguments
 
+from ja_sentiment.batching import token_batches
 from ja_sentiment.checkpoints import CHECKPOINTS
 from ja_sentiment.hardware import fast_bf16, native_bf16
+from ja_sentiment.hub import hub_model
 from ja_sentiment.metrics import macro_f1
 from ja_sentiment.params import ParamsError, TrainParams
 
@@ -84,11 +86,12 @@ def stop_with_launcher(poll_s: float = 0.2) -> None:
 
 def load_model(train: TrainParams, label_names: tuple[str, ...]):
     """The checkpoint with a fresh 3-way head whose config names the labels (for `pipeline()`)."""
-    return AutoModelForSequenceClassification.from_pretrained(
-        train.checkpoint, revision=train.revision, trust_remote_code=False, num_labels=len(label_names),
-        id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
-        hidden_dropout_prob=train.hidden_dropout, attention_probs_dropout_prob=train.attention_dropout,
-        classifier_dropout=train.classifier_dropout)
+    with hub_model(train.checkpoint, train.revision):
+        return AutoModelForSequenceClassification.from_pretrained(
+            train.checkpoint, revision=train.revision, trust_remote_code=False, num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)), label2id={n: i for i, n in enumerate(label_names)},
+            hidden_dropout_prob=train.hidden_dropout, attention_probs_dropout_prob=train.attention_dropout,
+            classifier_dropout=train.classifier_dropout)
 
 
 def freeze(model, n_layers: int) -> None:
@@ -148,9 +151,27 @@ class FinetuneTrainer(Trainer):
     group per layer depth, each layer's learning rate the one above it times the decay (the head on
     top keeps train.learning_rate)."""
 
-    def __init__(self, *args, layer_lr_decay: float = 1.0, **kwargs) -> None:
+    def __init__(self, *args, layer_lr_decay: float = 1.0, eval_batch_tokens: int = 0, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.layer_lr_decay = layer_lr_decay
+        self.eval_batch_tokens = eval_batch_tokens
+
+    def get_eval_dataloader(self, eval_dataset=None):
+        """With eval_batch_tokens > 0: the evaluate stage's batching (batching.token_batches: longest
+        first, each batch padded to its own longest text, at most eval_batch_tokens positions) instead of
+        fixed-size batches in dataset order, which pad short sentences to a long neighbour's length. The
+        Trainer's evaluation loop still computes the loss and the metrics (order-free: every row once)."""
+        if not self.eval_batch_tokens:
+            return super().get_eval_dataloader(eval_dataset)
+        dataset = self.eval_dataset[eval_dataset] if isinstance(eval_dataset, str) else (
+            self.eval_dataset if eval_dataset is None else eval_dataset)
+        dataset = self._remove_unused_columns(dataset, description="Evaluation")
+        lengths = [len(ids) for ids in dataset["input_ids"]]
+        batches = [b.tolist() for b in token_batches(lengths, self.args.eval_batch_size,
+                                                     self.eval_batch_tokens)]
+        loader = torch.utils.data.DataLoader(dataset, batch_sampler=batches, collate_fn=self.data_collator,
+                                             pin_memory=self.args.dataloader_pin_memory)
+        return self.accelerator.prepare(loader)
 
     def create_optimizer(self, model=None):
         if self.optimizer is not None or self.layer_lr_decay == 1.0:
@@ -209,12 +230,20 @@ def cross_entropy(logits: np.ndarray, gold: np.ndarray) -> float:
     return float(torch.nn.functional.cross_entropy(logits, torch.tensor(np.asarray(gold)).long()))
 
 
-def compute_metrics(pred) -> dict[str, float]:
-    """Accuracy, macro-F1 and plain cross-entropy (`ce`) against the gold labels."""
+def compute_metrics(pred, loss_fn=None) -> dict[str, float]:
+    """Accuracy, macro-F1 and plain cross-entropy (`ce`) against the gold labels; with `loss_fn` (a
+    `make_loss`), also the configuration's own loss as a mean over rows (`row_loss`). The Trainer's
+    `eval_loss` is not that mean: it weights every batch by the first batch's size (transformers 5.24
+    evaluation_loop), which over-weights a short last batch and varies with token-budget batches."""
     y_pred = np.argmax(pred.predictions, axis=-1)
-    return {"accuracy": float(accuracy_score(pred.label_ids, y_pred)),
-            "macro_f1": macro_f1(pred.label_ids, y_pred, pred.predictions.shape[-1]),
-            "ce": cross_entropy(pred.predictions, pred.label_ids)}
+    metrics = {"accuracy": float(accuracy_score(pred.label_ids, y_pred)),
+               "macro_f1": macro_f1(pred.label_ids, y_pred, pred.predictions.shape[-1]),
+               "ce": cross_entropy(pred.predictions, pred.label_ids)}
+    if loss_fn is not None:
+        logits = torch.tensor(np.asarray(pred.predictions, dtype=np.float32))
+        gold = torch.tensor(np.asarray(pred.label_ids)).long()
+        metrics["row_loss"] = float(loss_fn({"logits": logits}, gold))
+    return metrics
 
 
 def train_sample(frame: pd.DataFrame, size: int) -> pd.DataFrame:
@@ -236,7 +265,8 @@ def epoch_rows(log_history: list[dict]) -> list[dict]:
         elif "eval_train_sample_ce" in entry:
             sample[epoch] = entry
     return [{"epoch": epoch, "step": entry["step"], "train/loss": train_loss.get(epoch),
-             "train/ce": sample[epoch]["eval_train_sample_ce"], "dev/loss": entry["eval_dev_loss"],
+             "train/ce": sample[epoch]["eval_train_sample_ce"],
+             "dev/loss": entry.get("eval_dev_row_loss", entry["eval_dev_loss"]),  # older runs: the Trainer's
              "dev/ce": entry["eval_dev_ce"], "dev/accuracy": entry["eval_dev_accuracy"],
              "dev/macro_f1": entry["eval_dev_macro_f1"]}
             for epoch, entry in sorted(dev.items()) if epoch in sample]

@@ -100,3 +100,26 @@ def correct_together(tables: dict[str, pd.DataFrame], fdr: float) -> dict[str, p
 def containing(texts: Sequence[str], sets: Sequence[frozenset[str]], word: str, limit: int) -> list[str]:
     """Up to `limit` of the texts whose words include `word`, in their order."""
     return [t for t, s in zip(texts, sets, strict=True) if word in s][:limit]
+
+
+def word_tables(part: pd.DataFrame, names: Sequence[str], min_count: int, fdr: float
+                ) -> dict[str, pd.DataFrame]:
+    """Word evidence of one split (rows with `text`, `gold`, `pred`, `wrong`): all errors ("all"), then
+    each confusion pair "gold→pred" (among the gold class's sentences, predicted as pred); each row with
+    up to two example sentences. Benjamini-Hochberg runs over every word test of the split together."""
+    texts, sets = part["text"].tolist(), word_sets(part["text"])
+    out = {"all": (part, part["wrong"].to_numpy())}
+    for gold in names:
+        rows = (part["gold"] == gold).to_numpy()
+        for pred in (p for p in names if p != gold):
+            out[f"{gold}→{pred}"] = (part[rows], (part.loc[rows, "pred"] == pred).to_numpy())
+    tables = {}
+    for name, (rows, event) in out.items():
+        idx = [part.index.get_loc(i) for i in rows.index]
+        sub_sets, sub_texts = [sets[i] for i in idx], [texts[i] for i in idx]
+        found = evidence(sub_sets, event, min_count)
+        hit_texts = [t for t, e in zip(sub_texts, event, strict=True) if e]
+        hit_sets = [s for s, e in zip(sub_sets, event, strict=True) if e]
+        found["examples"] = [" / ".join(containing(hit_texts, hit_sets, w, 2)) for w in found["word"]]
+        tables[name] = found
+    return correct_together(tables, fdr)

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import shutil
+from functools import partial
 
 import numpy as np
 import torch
@@ -31,6 +32,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCa
 from ja_sentiment.checkpoints import prepare_checkpoints, remove_checkpoints
 from ja_sentiment.data import FINETUNED_DIR as MODEL_DIR
 from ja_sentiment.data import LABEL_ISSUES_FILE, read_split, write_json
+from ja_sentiment.hub import hub_model
 from ja_sentiment.label_issues import read_ranking
 from ja_sentiment.params import ParamsError, load_params
 from ja_sentiment.provenance import PROVENANCE, model_card
@@ -78,8 +80,9 @@ def main() -> None:
     main_process = state.is_main_process  # world rank 0: the only one that writes files or prints
     resume_from = prepare_checkpoints(train, names, state)
     set_seed(train.seed)  # before the model: the new classification head is randomly initialised
-    tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
-                                              trust_remote_code=False, model_max_length=train.max_length)
+    with hub_model(train.checkpoint, train.revision):
+        tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
+                                                  trust_remote_code=False, model_max_length=train.max_length)
     # transformers 5 keeps how the tokenizer was loaded (is_local; local_files_only, true under
     # HF_HUB_OFFLINE) and writes it into the saved tokenizer_config.json: not a property of the model.
     for key in ("is_local", "local_files_only"):
@@ -104,13 +107,15 @@ def main() -> None:
     callbacks = [LiveCallback(live)] if main_process else []
     if train.early_stopping_patience:
         callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
+    loss_fn = make_loss(len(names), weights, train.label_smoothing)
     trainer = FinetuneTrainer(
         model=model, args=args, processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
         train_dataset=to_dataset(frames["train"], tokenizer, train.max_length, train.soft_labels),
         eval_dataset={"dev": to_dataset(frames["dev"], tokenizer, train.max_length, soft=False),  # gold
                       "train_sample": to_dataset(sample, tokenizer, train.max_length, soft=False)},
-        compute_loss_func=make_loss(len(names), weights, train.label_smoothing),
-        compute_metrics=compute_metrics, callbacks=callbacks, layer_lr_decay=train.layer_lr_decay)
+        compute_loss_func=loss_fn, compute_metrics=partial(compute_metrics, loss_fn=loss_fn),
+        callbacks=callbacks, layer_lr_decay=train.layer_lr_decay,
+        eval_batch_tokens=train.eval_batch_tokens)
     result = trainer.train(resume_from_checkpoint=resume_from)
     # Every process has loaded the best checkpoint (no barrier after that in the Trainer) before the
     # main one deletes anything.

@@ -26,6 +26,7 @@ from ja_sentiment.params import PreprocessParams, load_params
 
 METRICS_FILE = Path("metrics/data.json")
 PLOTS_DIR = Path("plots/data")
+LENGTH_BIN = 5  # characters per bin of plots/data/text_length.csv
 
 
 def to_examples(frame: pd.DataFrame, params: PreprocessParams) -> pd.DataFrame:
@@ -115,7 +116,12 @@ def plot(examples: pd.DataFrame, names: list[str]) -> None:
     plt.savefig(PLOTS_DIR / "class_balance.png", dpi=100)
     plt.close()
     train = examples[examples["split"] == "train"]
-    train[["label_name", "length"]].to_csv(PLOTS_DIR / "text_length.csv", index=False)
+    # Sentences per 5-character length bin and class, one column per class: DVC's line template draws
+    # numeric x against numeric y (a class name on an axis of its own leaves the plot empty).
+    bins = (train["length"] // LENGTH_BIN * LENGTH_BIN).rename("length")
+    (pd.crosstab(bins, train["label_name"]).reindex(columns=names, fill_value=0)
+     .reindex(range(0, int(bins.max()) + 1, LENGTH_BIN), fill_value=0)
+     .rename_axis(index="length", columns=None).to_csv(PLOTS_DIR / "text_length.csv"))
     ax = train.boxplot(column="length", by="label_name", figsize=(7, 4))
     ax.set_title("Text length per label (train)")
     ax.set_xlabel("")

@@ -14,10 +14,38 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+# Under pytest-xdist (`make test` runs 2 workers), each worker's torch gets its share of the cores
+# instead of every worker starting one thread per core; set here, before anything imports torch.
+if os.environ.get("PYTEST_XDIST_WORKER_COUNT"):
+    os.environ.setdefault("OMP_NUM_THREADS",
+                          str(max(1, (os.cpu_count() or 1) // int(os.environ["PYTEST_XDIST_WORKER_COUNT"]))))
 
 ROOT = Path(__file__).resolve().parent.parent
 SHARED_PN = ROOT.parent / "shared" / "data" / "jrte" / "pn.tsv"
 PN_SHA256 = "7c3ab858d2b4e72563718d80bebc5fd75daf59c91993e712be45f2014c664c1f"
+
+
+# Under pytest-xdist, whole modules go to one worker (their module-scoped fixtures are built once) and
+# the modules that share the session's e2e_repo all go to the same one (the pipeline runs once). A
+# scheduler of our own: xdist 3.8's `--dist loadgroup` marks no longer group under pytest 9.2 (it
+# renames `item._nodeid`, which pytest 9.2's `nodeid` no longer reads).
+E2E_MODULES = ("test_e2e", "test_plots_offline", "test_ray")
+
+
+def pytest_xdist_make_scheduler(config, log):
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ByModule(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            module = nodeid.split("::", 1)[0]
+            return "e2e" if Path(module).stem in E2E_MODULES else module
+
+    return ByModule(config, log) if config.getvalue("dist") in ("load", "loadscope") else None
+
+
+def pytest_collection_modifyitems(config, items) -> None:
+    # The e2e group first: it is the longest; the other worker takes the rest meanwhile.
+    items.sort(key=lambda item: Path(str(item.path)).stem not in E2E_MODULES)  # stable
 
 
 @pytest.fixture
@@ -74,3 +102,4 @@ def e2e_repo(tmp_path_factory) -> Path:
     (repo / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True, sort_keys=False))
     run(repo, "dvc", "repro")
     return repo
+

@@ -114,3 +114,49 @@ def test_fullsize_times_each_stage_from_the_repro_output(tmp_path):
     assert "Running stage 'b':" in (tmp_path / "log").read_text()
     assert notebook_estimate({"training": {"notebook_padded": {"per_s": 4.0}}}, 19440)["train_s"] == 4860.0
     assert notebook_estimate({}, 19440) is None
+
+
+@pytest.mark.slow  # the whole bench on a 1-layer model, make smoke included (about 4 min)
+def test_share_of_the_machines_own_matmul_rate_is_computed_from_the_measured_throughputs(results):
+    res, table = results
+    limit, tr, inf = res["limit"], res["training"], res["inference"]
+    arch = res["meta"]["model"]["architecture"]
+    fwd = 2 * arch["num_hidden_layers"] * (4 * arch["hidden_size"] ** 2
+                                            + 2 * arch["hidden_size"] * arch["intermediate_size"])
+    assert limit["forward_flops_per_position"] == fwd
+    train = limit["training_project"]
+    positions = tr["project"]["per_s"] * tr["project"]["padded_positions_per_sample"]
+    assert train["gflops"] == pytest.approx(3 * fwd * positions / 1e9, rel=0.01)
+    rate = limit["machine_gflops"][train["precision"]]
+    assert train["share"] == pytest.approx(train["gflops"] / rate, abs=0.002)
+    infer = limit["inference_project"]
+    assert infer["precision"] == inf["project_precision"]
+    positions = inf["project"]["per_s"] * inf["positions_computed"]["project"] / inf["texts"]
+    assert infer["gflops"] == pytest.approx(fwd * positions / 1e9, rel=0.01)
+    # Positive. No upper bound here: on a busy machine (this suite runs two workers) the probe can
+    # read low against a path's best round; docs/performance.md gives the figures of an idle one.
+    assert train["share"] > 0 and infer["share"] > 0
+    assert f"| {infer['positions_per_s']:.1f} | {infer['gflops']:.1f} | {infer['share']:.0%} |" in table
+
+
+@pytest.mark.slow  # builds tiny stand-ins, evaluates dev twice (about a minute)
+def test_finetune_parts_times_both_evaluation_batchings_with_the_same_metrics(tmp_path):
+    if not SHARED_PN.is_file():
+        pytest.skip(f"the local corpus copy {SHARED_PN} is absent")
+    shutil.copy(ROOT / "params.yaml", tmp_path / "params.yaml")
+    (tmp_path / "data" / "raw").mkdir(parents=True)
+    shutil.copy(SHARED_PN, tmp_path / "data" / "raw" / "pn.tsv")
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    subprocess.run([sys.executable, "-m", "stages.preprocess"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    proc = subprocess.run([sys.executable, "-m", "bench.finetune_parts", "--size", "tiny",
+                           "--shared-pn", str(SHARED_PN), "--out", "parts.json"],
+                          cwd=tmp_path, env=env, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    parts = json.loads((tmp_path / "parts.json").read_text())
+    trainer, tokens = parts["dev_eval_tokens_0"], parts["dev_eval_tokens_1024"]
+    assert tokens["padded_positions"] < trainer["padded_positions"]  # what the token budget saves
+    for key in ("ce", "row_loss", "accuracy", "macro_f1"):
+        assert tokens[key] == pytest.approx(trainer[key], abs=1e-5), key
+    assert parts["adamw_step_fused_s"] > 0 and parts["adamw_step_foreach_s"] > 0
+    assert parts["checkpoint_write_s"] > 0 and parts["checkpoint_mb"] > 0

@@ -21,7 +21,7 @@ import yaml
 from ja_sentiment.inference import inference_precision
 from ja_sentiment.tools import standins
 from ja_sentiment.training import train_precision
-from tests.e2e_support import COMMITS, git_commit, run
+from tests.e2e_support import COMMITS, HF_ENV, git_commit, run
 
 pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
 
@@ -210,9 +210,14 @@ def test_editing_inference_code_leaves_finetune_up_to_date(repo):
     assert "Running stage" not in run(repo, "dvc", "repro").stdout  # restored: nothing to do
 
 
-def test_experiment_reruns_only_finetune_and_after(repo):
+def test_experiment_reruns_only_finetune_and_after(repo, tmp_path):
     git_commit(repo, "baseline run")
-    out = run(repo, "dvc", "exp", "run", "-S", "train.epochs=3").stdout
+    venv = Path(sys.executable).parent.parent
+    # The documented way to go on after `make smoke`: `make exp ... SMOKE=1` brings the stand-ins' cache
+    # (TINY/hf) itself; the shell's own HF_HOME here is an empty cache.
+    tiny = Path(HF_ENV["HF_HOME"]).parent
+    out = run(repo, "make", "exp", "SET=train.epochs=3", "SMOKE=1", f"TINY={tiny}", f"VENV={venv}",
+              env={"HF_HOME": str(tmp_path / "empty_hf")}).stdout
     ran = {line.split("'")[1] for line in out.splitlines() if line.startswith("Running stage")}
     assert ran == {"finetune", "evaluate", "error_analysis", "summary"}, out
     diff = json.loads(run(repo, "dvc", "metrics", "diff", "HEAD", "--json").stdout)
@@ -225,7 +230,6 @@ def test_experiment_reruns_only_finetune_and_after(repo):
                            for e in (exp.get("experiments") or []) for e in e["revs"]]
               for exp in shown}
     assert 3 in sum(epochs.values(), []), epochs
-    venv = Path(sys.executable).parent.parent
     table = run(repo, "make", "exps", f"VENV={venv}").stdout
     for column in ("train.epochs", "train.learning_rate", "finetuned.test.macro_f1", "tfidf.test.accuracy"):
         assert column in table, table

@@ -11,7 +11,7 @@ from statsmodels.stats.multitest import multipletests
 
 from ja_sentiment import findings as fnd
 from ja_sentiment.label_issues import rank
-from ja_sentiment.report_text import Text
+from ja_sentiment.reports.text import Text
 from ja_sentiment.words import correct_together
 
 T = Text("en")

@@ -4,6 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import json
+import os
+import subprocess
+import sys
+from functools import partial
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +15,13 @@ import pandas as pd
 import pytest
 import torch
 import yaml
-from transformers import AutoModelForSequenceClassification, AutoTokenizer, EvalPrediction, pipeline
+from transformers import (
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    DataCollatorWithPadding,
+    EvalPrediction,
+    pipeline,
+)
 
 from ja_sentiment import training
 from ja_sentiment.checkpoints import CHECKPOINTS
@@ -383,3 +393,61 @@ def test_the_new_knobs_run_through_the_stage(tiny_bert, tmp_path):
     provenance = json.loads((out / "models/finetuned/provenance.json").read_text(encoding="utf-8"))
     assert (provenance["params"]["layer_lr_decay"], provenance["params"]["reinit_layers"]) == (0.8, 1)
     assert tsv(out, "dev/ce")["step"].tolist() == [1, 2]
+
+
+def test_token_batched_evaluation_matches_the_trainers_own(tiny_bert, tmp_path):
+    """The per-epoch evaluation in length-sorted token-budget batches: every dev row once, fewer padded
+    positions, and the same loss and metrics as the Trainer's fixed-size batches in dataset order."""
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main", eval_batch_size=4)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    dev = training.to_dataset(split_frame("dev"), tokenizer, 32, soft=False)
+    results, padded = {}, {}
+    model = training.load_model(params, NAMES)  # one model: its new head is random
+    loss_fn = training.make_loss(len(NAMES), None, 0.1)  # label smoothing: row_loss is not ce
+    with contextlib.chdir(tmp_path):
+        for budget in (0, 40):
+            trainer = training.FinetuneTrainer(
+                model=model, args=training.training_args(params, "fp32"),
+                eval_dataset={"dev": dev}, data_collator=DataCollatorWithPadding(tokenizer),
+                compute_metrics=partial(training.compute_metrics, loss_fn=loss_fn), eval_batch_tokens=budget,
+                compute_loss_func=loss_fn)
+            loader = trainer.get_eval_dataloader("dev")
+            batches = list(loader)
+            assert sum(len(b["labels"]) for b in batches) == len(dev)
+            padded[budget] = sum(b["input_ids"].numel() for b in batches)
+            if budget:
+                assert all(b["input_ids"].numel() <= budget for b in batches if len(b["labels"]) > 1)
+            results[budget] = trainer.evaluate()
+    assert padded[40] < padded[0]
+    for key in ("eval_dev_row_loss", "eval_dev_ce", "eval_dev_accuracy", "eval_dev_macro_f1"):
+        assert results[40][key] == pytest.approx(results[0][key], abs=1e-5), key
+
+
+def test_the_best_epoch_is_the_same_with_either_evaluation_batching(base_run, tiny_bert, tmp_path):
+    other = run(tmp_path / "trainer_batches", tiny_bert, eval_batch_tokens=0)
+    for name in ("dev/macro_f1", "dev/ce", "dev/loss"):
+        assert np.allclose(tsv(base_run, name).iloc[:, -1], tsv(other, name).iloc[:, -1], atol=1e-5), name
+    best = [json.loads((p / "dvclive/metrics.json").read_text())["best_epoch"] for p in (base_run, other)]
+    assert best[0] == best[1]
+
+
+def test_a_hub_model_neither_reachable_nor_cached_is_one_clear_line(tmp_path, monkeypatch):
+    """The default hub id offline with an empty cache: the stage ends with one line naming the model,
+    its revision and the ways out, and no traceback."""
+    path = workdir(tmp_path / "project", Path("unused"))
+    params = yaml.safe_load((path / "params.yaml").read_text(encoding="utf-8"))
+    default = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))["train"]
+    params["train"].update(checkpoint=default["checkpoint"], revision=default["revision"])
+    (path / "params.yaml").write_text(yaml.safe_dump(params, allow_unicode=True), encoding="utf-8")
+    env = {**os.environ, "HF_HOME": str(tmp_path / "empty_hf"), "HF_HUB_OFFLINE": "1",
+           "PYTHONPATH": str(ROOT)}
+    proc = subprocess.run([sys.executable, "-m", "stages.finetune"], cwd=path, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 1
+    assert "Traceback" not in proc.stderr, proc.stderr
+    line = proc.stderr.strip().splitlines()[-1]
+    assert line.startswith(f"model '{default['checkpoint']}' at revision 'main' is neither reachable "
+                           "(HF_HUB_OFFLINE=1) nor in the Hugging Face cache"), line
+    for way_out in ("go online", "hf download", ". build/smoke.env", "make exp SMOKE=1",
+                    "local model directory"):
+        assert way_out in line

@@ -80,3 +80,17 @@ def test_make_report_against_base(repo):
     assert "workspace_plots_data_class_balance.png" in images
     assert "](images/workspace_plots_data_class_balance.png)" in report
     assert (repo / "build/report/plots/index.html").is_file()
+
+
+def test_make_smoke_env_writes_the_smoke_runs_environment_to_source(tmp_path):
+    """`make smoke` leaves build/smoke.env; sourcing it gives a new shell the stand-ins' cache, offline."""
+    repo = copy_project(tmp_path / "project")
+    proc = subprocess.run(["make", "smoke-env", "TINY=build/tiny"], cwd=repo, capture_output=True, text=True)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    shell = subprocess.run(["bash", "-c", ". build/smoke.env && echo \"$HF_HOME|$HF_HUB_OFFLINE\""], cwd=repo,
+                           capture_output=True, text=True, env={"PATH": os.environ["PATH"]}, check=True)
+    assert shell.stdout.strip() == f"{(repo / 'build/tiny/hf').resolve()}|1"
+    # `make smoke` writes it first, and says how to go on.
+    dry = subprocess.run(["make", "-n", "smoke", "VENV=/nonexistent"], cwd=repo, capture_output=True,
+                         text=True)
+    assert "build/smoke.env" in dry.stdout and "make exp SET=" in dry.stdout

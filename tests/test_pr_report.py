@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from ja_sentiment.reports import pr
 from ja_sentiment.stats import BETTER, UNCLEAR
 from ja_sentiment.tools import pr_report
 
@@ -61,7 +62,7 @@ def test_headline_pairs_the_revisions_row_by_row(repo: Path):
     write("new_model", rows(120))  # ...new_model only in the workspace
     base, work = pr_report.per_row_predictions("HEAD", NAMES)
     assert sorted(base) == ["baseline_plain", "finetuned", "tfidf"]
-    lines = pr_report.headline("HEAD", base, work, NAMES, resamples=1000, seed=0)
+    lines = pr.headline("HEAD", base, work, NAMES, resamples=1000, seed=0)
     text = "\n".join(lines)
     finetuned = [line for line in lines if line.startswith("| `finetuned` | accuracy")]
     assert len(finetuned) == 1, text
@@ -81,10 +82,10 @@ def test_identical_revisions_are_not_distinguishable(repo: Path):
     git("add", "-A")
     git("commit", "-qm", "base run")
     base, work = pr_report.per_row_predictions("HEAD", NAMES)
-    [row] = [line for line in pr_report.headline("HEAD", base, work, NAMES, 1000, 0) if "macro-F1" in line]
+    [row] = [line for line in pr.headline("HEAD", base, work, NAMES, 1000, 0) if "macro-F1" in line]
     assert "+0.0000 [+0.0000, +0.0000] | – | " + UNCLEAR in row  # McNemar: on the accuracy row
     assert "the data do not show a difference; they are compatible with differences from +0.0 to +0.0" in row
-    assert "too small" not in "\n".join(pr_report.headline("HEAD", base, work, NAMES, 1000, 0))
+    assert "too small" not in "\n".join(pr.headline("HEAD", base, work, NAMES, 1000, 0))
 
 
 def commit_base(frame: pd.DataFrame, model: str = "finetuned") -> None:
@@ -97,10 +98,10 @@ def test_rows_in_another_order_pair_by_id(repo: Path):
     commit_base(rows(150))
     write("finetuned", rows(190).sample(frac=1, random_state=0))  # same rows, shuffled
     base, work = pr_report.per_row_predictions("HEAD", NAMES)
-    shuffled = pr_report.headline("HEAD", base, work, NAMES, 1000, 0)
+    shuffled = pr.headline("HEAD", base, work, NAMES, 1000, 0)
     write("finetuned", rows(190))
     base, work = pr_report.per_row_predictions("HEAD", NAMES)
-    assert shuffled == pr_report.headline("HEAD", base, work, NAMES, 1000, 0)
+    assert shuffled == pr.headline("HEAD", base, work, NAMES, 1000, 0)
     [row] = [line for line in shuffled if line.startswith("| `finetuned` | accuracy")]
     assert "| 0.9500 | 0.7500 | +0.2000 [" in row and "better" in row
 
@@ -131,7 +132,7 @@ def test_nothing_paired_says_so_instead_of_a_row_count(repo: Path):
     commit_base(rows(150))
     write("finetuned", rows(150).assign(id=[f"x{i}" for i in range(N)]))  # another test set
     base, work = pr_report.per_row_predictions("HEAD", NAMES)
-    text = "\n".join(pr_report.headline("HEAD", base, work, NAMES, 1000, 0))
+    text = "\n".join(pr.headline("HEAD", base, work, NAMES, 1000, 0))
     assert "No model could be paired between the workspace and `HEAD`" in text
     assert "test rows:" not in text and "| `finetuned` |" not in text
 
@@ -143,5 +144,5 @@ def test_the_footer_counts_the_rows_actually_paired(repo: Path):
     git("commit", "-qm", "tfidf on fewer rows")
     write("finetuned", rows(160))
     base, work = pr_report.per_row_predictions("HEAD", NAMES)
-    text = "\n".join(pr_report.headline("HEAD", base, work, NAMES, 1000, 0))
+    text = "\n".join(pr.headline("HEAD", base, work, NAMES, 1000, 0))
     assert "the same test rows (`finetuned`: 200, `tfidf`: 120)" in text

@@ -8,7 +8,7 @@ import re
 import pytest
 
 from ja_sentiment.plotting import japanese_font, missing_glyphs
-from ja_sentiment.report_text import EN, JA, Text
+from ja_sentiment.reports.text import EN, JA, Text
 
 PLOT_KEYS = ("plot_agreement", "plot_length", "ea_words_plot", "error_rate", "with_word", "without_word",
              "plot_loss", "plot_dev", "epoch")

@@ -98,8 +98,8 @@ def test_a_one_point_difference_on_553_rows_is_not_distinguishable():
 
 
 def test_a_verdict_without_a_difference_gives_the_compatible_range_never_a_difference():
-    from ja_sentiment.markdown import verdict_text
-    from ja_sentiment.report_text import Text
+    from ja_sentiment.reports.markdown import verdict_text
+    from ja_sentiment.reports.text import Text
 
     text = verdict_text(UNCLEAR, -0.0123, 0.0345)
     assert text == ("not distinguishable: the data do not show a difference; they are compatible with "
@@ -183,7 +183,7 @@ def test_temperature_scaling_recovers_a_known_temperature_and_keeps_labels():
 
 
 def test_reports_print_small_p_values_by_their_magnitude():
-    from ja_sentiment.markdown import interval, p_value
+    from ja_sentiment.reports.markdown import interval, p_value
 
     assert [p_value(p) for p in (1.0, 0.21875, 0.0004, 2.4e-7, 0.0, None)] == [
         "1.000", "0.219", "4.0e-04", "2.4e-07", "< 1e-300", "–"]

@@ -15,7 +15,7 @@ import yaml
 
 from ja_sentiment import study as st
 from ja_sentiment.countermeasures import COUNTERMEASURES
-from ja_sentiment.study_report import markdown, plots
+from ja_sentiment.reports.study import markdown, plots
 from ja_sentiment.tools import study as tool
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -10,7 +10,7 @@ reads (up to `evaluate`: curves, metrics and per-row test predictions), in a tem
 repository (the last commit plus the workspace's uncommitted changes); Level 3 and the reports are
 not run (after `dvc exp apply` of one of them, `dvc repro` brings them up to date). The queue's
 workers run JOBS experiments at once. The results land in `dvc exp show` and in `<out>/study.md`,
-`study.json` and `plots/` (ja_sentiment/study.py, study_stats.py, study_report.py).
+`study.json` and `plots/` (ja_sentiment/study.py, study_stats.py, reports/study.py).
 
 Re-running a study on the same baseline commit skips the experiments that exist with the same params,
 reuses those still queued or running, and runs only the missing ones; a crash or Ctrl-C loses at most
@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from ja_sentiment.data import read_json
 from ja_sentiment.params import PARAMS_FILE, load_params
+from ja_sentiment.reports.study import markdown, plots
 from ja_sentiment.study import (
     METRICS,
     StudyError,
@@ -50,7 +51,6 @@ from ja_sentiment.study import (
     plan,
     run_data,
 )
-from ja_sentiment.study_report import markdown, plots
 from ja_sentiment.tools.dvc_cli import run_dvc
 
 METRICS_FILE = "metrics/evaluate.json"
@@ -272,11 +272,13 @@ def warmup_per_epoch(steps: int = 3) -> tuple[float | None, str]:
         from transformers import AutoTokenizer
 
         from ja_sentiment.data import read_split
+        from ja_sentiment.hub import hub_model
         from ja_sentiment.training import load_model
 
         params = load_params()
         train = read_split("train")
-        tokenizer = AutoTokenizer.from_pretrained(params.train.checkpoint, revision=params.train.revision)
+        with hub_model(params.train.checkpoint, params.train.revision):
+            tokenizer = AutoTokenizer.from_pretrained(params.train.checkpoint, revision=params.train.revision)
         model = load_model(params.train, params.preprocess.label_names)
         batch = tokenizer(train["text"].head(params.train.batch_size).tolist(), truncation=True,
                           max_length=params.train.max_length, padding=True, return_tensors="pt")

@@ -8,7 +8,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from ja_sentiment.report_text import Text
+from ja_sentiment.reports.text import Text
 
 SHOWN = ("better", "worse")  # the verdicts that assert a difference (stats.BETTER, stats.WORSE)
 METRICS = (("accuracy", "accuracy"), ("macro_f1", "macro-F1"))

@@ -23,11 +23,11 @@ import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import MaxNLocator
 
-from ja_sentiment import report_text
 from ja_sentiment.countermeasures import COUNTERMEASURES
-from ja_sentiment.markdown import p_value, verdict_text
 from ja_sentiment.plotting import japanese_font
-from ja_sentiment.report_text import Text
+from ja_sentiment.reports.markdown import p_value, verdict_text
+from ja_sentiment.reports.text import TABLES as REPORT_TABLES
+from ja_sentiment.reports.text import Text
 from ja_sentiment.stats import BETTER, WORSE
 
 EN = {
@@ -102,9 +102,9 @@ JA = {
     "diff_axis": "基準との macro-F1 の差(ポイント)",
 }
 
-# The verdict words are the other reports' (report_text), so that a verdict reads the same everywhere.
+# The verdict words are the other reports' (reports/text.py), so that a verdict reads the same everywhere.
 VERDICT_KEYS = ("better", "worse", "not distinguishable", "compatible")
-TABLES = {lang: {**{k: report_text.TABLES[lang][k] for k in VERDICT_KEYS}, **table}
+TABLES = {lang: {**{k: REPORT_TABLES[lang][k] for k in VERDICT_KEYS}, **table}
           for lang, table in (("en", EN), ("ja", JA))}
 
 
