@@ -58,7 +58,7 @@ def limit_shares(res: dict, architecture: dict) -> dict:
                 "share": round(achieved / machine[precision], 3)}
 
     for key in ("project", "project_fp32"):
-        if key in tr and "per_s" in tr[key]:
+        if key in tr and "per_s" in tr[key] and "same_run_as" not in tr[key]:  # fp32 default: one row
             positions = tr[key]["per_s"] * tr[key]["padded_positions_per_sample"]
             out[f"training_{key}"] = row(tr[key]["precision"], positions, 3)
     if "project" in inf and "per_s" in inf["project"]:

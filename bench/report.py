@@ -76,7 +76,7 @@ def markdown(res: dict) -> str:
         lines += ["", f"| Share of this machine's matmul rate (probe {limit['probe']}: {rates} GFLOP/s) | "
                   "Positions/s | Achieved GFLOP/s | Share |", "|---|---:|---:|---:|"]
         for key, label in (("training_project", "Training (a) project path"),
-                           ("training_project_fp32", "Training (a) project path, fp32"),
+                           ("training_project_fp32", "Training (a) project path"),
                            ("inference_project", "Inference (a) project path")):
             if key in limit:
                 row = limit[key]
