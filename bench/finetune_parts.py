@@ -9,7 +9,8 @@ initialised, fp32), in one process, side by side:
   dataset order: `train.eval_batch_tokens: 0`) and with the evaluate stage's token-budget batches
   (the default, 1024 positions): seconds, padded positions, and the metrics of both (they must agree);
 - one AdamW step over all parameters, fused (what the Trainer builds: `optim=adamw_torch_fused`,
-  also with layer-wise learning-rate groups) against foreach (the previous default), median of 5;
+  also with layer-wise learning-rate groups) against torch's multi-tensor `foreach` implementation,
+  median of 5;
 - one epoch checkpoint write (weights + optimizer state, as the Trainer saves each epoch).
 
 Writes bench/finetune_parts.json; docs/performance.md quotes it.
