@@ -30,12 +30,22 @@ help:  ## list the targets
 
 setup: $(BIN)/.installed  ## create .venv: torch, requirements-dev.txt, this project (editable)
 
+# A VENV outside this checkout (another clone's, say) is used as it is, never re-installed from here:
+# its editable install would otherwise be re-pointed at this checkout behind its owner's back. The
+# stages still run this checkout's code: `python -m` puts the working directory first on sys.path.
+VENV_OUTSIDE := $(if $(filter $(CURDIR)/%,$(abspath $(VENV))),,yes)
+ifeq ($(VENV_OUTSIDE),yes)
+$(BIN)/.installed:
+	@echo "setup: $(VENV) is outside this checkout and not set up; run 'make setup' in the checkout it belongs to"
+	@exit 1
+else
 $(BIN)/.installed: requirements.txt requirements-dev.txt pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) '$(TORCH_SPEC)'
 	$(BIN)/python -m pip install -q -r requirements-dev.txt
 	$(BIN)/python -m pip install -q --no-deps -e .
 	touch $@
+endif
 
 repro: setup  ## run the whole pipeline (needs the model hub, or params pointing at local models)
 	dvc repro
@@ -120,5 +130,6 @@ fullsize: setup  ## the whole study at bert-base size offline: dvc repro in a fr
 lint: setup  ## ruff check
 	ruff check .
 
-clean-venv:  ## delete .venv
+clean-venv:  ## delete .venv (never a VENV outside this checkout)
+	@test -z '$(VENV_OUTSIDE)' || { echo "clean-venv: $(VENV) is outside this checkout; not deleted"; exit 1; }
 	rm -rf $(VENV)

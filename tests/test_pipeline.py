@@ -94,3 +94,26 @@ def test_make_smoke_env_writes_the_smoke_runs_environment_to_source(tmp_path):
     dry = subprocess.run(["make", "-n", "smoke", "VENV=/nonexistent"], cwd=repo, capture_output=True,
                          text=True)
     assert "build/smoke.env" in dry.stdout and "make exp SET=" in dry.stdout
+
+
+def test_make_setup_never_reinstalls_a_venv_outside_the_checkout(tmp_path):
+    """A second clone run with another checkout's VENV uses it as it is: re-installing it from here would
+    re-point its editable install at this clone. Inside the checkout, setup installs as before."""
+    repo = copy_project(tmp_path / "project")
+    other = tmp_path / "other-venv"
+    (other / "bin").mkdir(parents=True)
+    installed = other / "bin/.installed"
+    installed.touch()
+    os.utime(installed, (1_000_000, 1_000_000))  # older than this clone's requirements files
+    dry = subprocess.run(["make", "-n", "setup", f"VENV={other}"], cwd=repo, capture_output=True, text=True)
+    assert dry.returncode == 0 and "pip install" not in dry.stdout, dry.stdout + dry.stderr
+    inside = subprocess.run(["make", "-n", "setup"], cwd=repo, capture_output=True, text=True)
+    assert "pip install -q --no-deps -e ." in inside.stdout  # the checkout's own .venv: installed here
+    installed.unlink()
+    missing = subprocess.run(["make", "setup", f"VENV={other}"], cwd=repo, capture_output=True, text=True)
+    assert missing.returncode != 0
+    assert "outside this checkout and not set up" in missing.stdout
+    refused = subprocess.run(["make", "clean-venv", f"VENV={other}"], cwd=repo, capture_output=True,
+                             text=True)
+    assert refused.returncode != 0 and "not deleted" in refused.stdout
+    assert other.is_dir()
