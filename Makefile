@@ -94,7 +94,8 @@ exps: setup  ## dvc exp show: key params and test metrics only
 # once: on a machine with GPUs each queue worker is pinned to its own GPU (JOBS_PER_GPU workers may
 # share one), on a CPU each gets its share of the cores as threads; ONLY=a,b runs a subset (and the
 # baseline).
-# SMOKE=1 runs them on the smoke run's offline stand-ins (its HF_HOME, HF_HUB_OFFLINE=1).
+# SMOKE=1 runs them on the smoke run's offline stand-ins (its HF_HOME, HF_HUB_OFFLINE=1). PRUNE=1 removes
+# the finished experiments' models from the DVC cache after the report (the report never reads them).
 # `make seeds SET="train.epochs=2"` is the two-configuration shorthand: params.yaml against SET.
 STUDY ?= studies/overfitting.yaml
 SEEDS ?= 1 2 3
@@ -103,13 +104,14 @@ JOBS ?= 1
 JOBS_PER_GPU ?= 1
 ONLY ?=
 SMOKE ?=
+PRUNE ?=
 # ENGINE=ray: the experiments as Ray tasks (RAY_ADDRESS; GIT_REMOTE, DVC_REMOTE: what the tasks share).
 ENGINE ?= local
 GIT_REMOTE ?= origin
 DVC_REMOTE ?=
 STUDY_RUN = $(if $(filter 1,$(SMOKE)),$(SMOKE_ENV)) python -m ja_sentiment.tools.study --seeds $(SEEDS) \
   --jobs $(JOBS) --jobs-per-gpu $(JOBS_PER_GPU) --engine $(ENGINE) --git-remote $(GIT_REMOTE) \
-  $(if $(DVC_REMOTE),--dvc-remote $(DVC_REMOTE))
+  $(if $(DVC_REMOTE),--dvc-remote $(DVC_REMOTE)) $(if $(filter 1,$(PRUNE)),--prune-models)
 study: setup  ## Level 4: every configuration of STUDY over SEEDS (DVC queue); reports/study/<name>/study.md
 	$(STUDY_RUN) $(STUDY) $(if $(ONLY),--only $(ONLY))
 

@@ -77,7 +77,8 @@ class StudyFile(BaseModel):
 
 
 def _errors(err: ValidationError) -> str:
-    return "\n".join(f"  {'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in err.errors())
+    """pydantic's errors on one line, each naming its key."""
+    return "; ".join(f"{'.'.join(map(str, e['loc'])) or '(top level)'}: {e['msg']}" for e in err.errors())
 
 
 def set_key(tree: dict, key: str, value: Scalar) -> None:
@@ -110,35 +111,48 @@ def load_study(path: Path | str, params_file: Path | str = PARAMS_FILE) -> Study
     try:
         raw = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
     except (OSError, yaml.YAMLError) as err:
-        raise StudyError(f"study: cannot read {path}: {err}") from None
+        first = " ".join(str(err).split())  # YAML's messages span lines: one line, with the position
+        raise StudyError(f"study: cannot read {path}: {first}") from None
     try:
         study = StudyFile.model_validate(raw)
     except ValidationError as err:
-        raise StudyError(f"{path}: invalid study\n{_errors(err)}") from None
+        raise StudyError(f"{path}: invalid study: {_errors(err)}") from None
     check_overrides(study, yaml.safe_load(Path(params_file).read_text(encoding="utf-8")), str(path))
     return study
 
 
-def check_overrides(study: StudyFile, params: dict, source: str) -> None:
+def check_overrides(study: StudyFile, params: dict, source: str, where: str = "configs.{config}.set") -> None:
     """Every configuration's overrides name existing params keys and give values params.yaml's schema
-    accepts; `train.seed` is the study's to set."""
+    accepts; `train.seed` is the study's to set. `where` names a configuration's overrides in errors."""
     for name, config in study.configs.items():
         tree = copy.deepcopy(params)
+        at = where.format(config=name)
         for key, value in config.set.items():
-            where = f"configs.{name}.set.{key}"
+            named = f"{at} {key}" if at.startswith("--") else f"{at}.{key}"  # --set KEY, or the file's path
             if key == "train.seed":
-                raise StudyError(f"{source}: {where}: the seeds are the study's (--seeds), not a config's")
+                raise StudyError(f"{source}: {named}: the seeds are the study's (--seeds), not a config's")
             try:
                 set_key(tree, key, value)
             except KeyError:
-                raise StudyError(f"{source}: {where}: no such key in params.yaml") from None
+                raise StudyError(f"{source}: {named}: no such key in params.yaml") from None
         try:
             Params.model_validate(tree)
         except ValidationError as err:
-            raise StudyError(f"{source}: configs.{name}.set gives invalid params\n{_errors(err)}") from None
+            raise StudyError(f"{source}: {at} gives invalid params: {_errors(err)}") from None
 
 
-def adhoc(overrides: Sequence[str]) -> StudyFile:
+def typed(params: dict, overrides: dict[str, Scalar]) -> dict[str, Scalar]:
+    """The overrides as params.yaml's schema reads them (`1e-5` in a study file is a string to YAML 1.1,
+    a float to the schema; `0` for a float is 0.0): what the experiment runs with, sent as such to DVC,
+    so that the same value always makes the same experiment."""
+    tree = copy.deepcopy(params)
+    for key, value in overrides.items():
+        set_key(tree, key, value)
+    dumped = flat(Params.model_validate(tree).model_dump(mode="json"))
+    return {key: dumped[key] for key in overrides}
+
+
+def adhoc(overrides: Sequence[str], params_file: Path | str = PARAMS_FILE) -> StudyFile:
     """A two-configuration study (`make seeds`): params.yaml against params.yaml with `overrides`
     (KEY=VALUE, values read as YAML). Its name carries a hash of the overrides, so that running the
     same comparison again finds its experiments, and another one never collides with them."""
@@ -150,7 +164,9 @@ def adhoc(overrides: Sequence[str]) -> StudyFile:
         sets[key] = yaml.safe_load(value)
     tag = hashlib.sha1(json.dumps(sets, sort_keys=True).encode()).hexdigest()[:8]
     configs = {"baseline": Config()} | ({"set": Config(set=sets)} if sets else {})
-    return StudyFile(name=f"seeds-{tag}", configs=configs)
+    study = StudyFile(name=f"seeds-{tag}", configs=configs)
+    check_overrides(study, yaml.safe_load(Path(params_file).read_text(encoding="utf-8")), "study", "--set")
+    return study
 
 
 def experiment_name(study: str, config: str, seed: int) -> str:
@@ -200,7 +216,8 @@ def run_data(exp: dict, read: Reader, names: Sequence[str]) -> dict:
         if text is not None:
             frame = pd.read_csv(io.StringIO(text), sep="\t")
             curves[key] = dict(zip(frame["step"].astype(int), frame.iloc[:, 1].astype(float), strict=True))
-    return {"scores": exp["test"], "gold": rows["gold"].map(index), "pred": rows["pred"].map(index),
+    return {"experiment": exp["name"], "scores": exp["test"], "gold": rows["gold"].map(index),
+            "pred": rows["pred"].map(index),
             "curves": curves, "kept_epoch": exp.get("best_epoch"), "standin": exp.get("standin"),
             "cuda_visible_devices": exp.get("cuda_visible_devices")}
 
@@ -226,8 +243,9 @@ def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequenc
         seeds = sorted(by_seed)
         entry: dict = {"countermeasure": study.configs[config].countermeasure,
                        "set": study.configs[config].set,
-                       "seeds": seeds, "experiments": {str(s): experiment_name(study.name, config, s)
-                                                        for s in seeds}}
+                       "seeds": seeds,
+                       "experiments": {str(s): by_seed[s].get("experiment") or
+                                       experiment_name(study.name, config, s) for s in seeds}}
         for metric in METRICS:
             values = [float(by_seed[s]["scores"][metric]) for s in seeds]
             entry[metric] = {**seed_summary(values), "values": values}

@@ -46,10 +46,12 @@ CONFUSION_DIR = Path("plots/confusion")
 CALIBRATION_DIR = Path("plots/calibration")
 TEST_ROWS_DIR = Path("reports/test_predictions")  # small, git-tracked: what `make report` pairs
 # From the fine-tuned model's provenance: the base model's resolved commit, whether it is a stand-in,
-# and the precision it was trained in (`precision` in meta.json is the one evaluate ran inference in).
-BASE_KEYS = {"commit": "commit", "standin": "standin", "train_precision": "precision"}
+# the finetune run's id (a study checks it against dvclive/metrics.json) and the precision it was
+# trained in (`precision` in meta.json is the one evaluate ran inference in).
+BASE_KEYS = {"commit": "commit", "standin": "standin", "train_precision": "precision", "run_id": "run_id"}
 # What metrics/evaluate.json says about each model (from its predictions' meta.json).
-MODEL_KEYS = ("model", "base_model", "revision", "commit", "standin", "precision", "train_precision")
+MODEL_KEYS = ("model", "base_model", "revision", "commit", "standin", "precision", "train_precision",
+              "run_id")
 
 
 class EvaluateError(SystemExit):

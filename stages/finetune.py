@@ -1,7 +1,8 @@
 """Stage `finetune` (Level 2): fine-tune a BERT checkpoint for 3-class sentiment with the Trainer.
 
 Dev macro-F1 picks the best epoch; that model and its tokenizer go to models/finetuned/ (usable
-as-is by `pipeline()`, with provenance.json), per-epoch curves to dvclive/ (the configuration's own
+as-is by `pipeline()`, with provenance.json; it and dvclive/metrics.json carry this run's own
+`run_id`, which evaluate copies into metrics/evaluate.json), per-epoch curves to dvclive/ (the configuration's own
 loss, and plain cross-entropy against the gold labels on dev and on a fixed train sample of dev's
 size: ja_sentiment/training.py). With `train.drop_label_issues: N`, the N training rows that the
 `label_issues` stage ranks lowest are left out of training (data/label_issues/ranking.csv). Epoch checkpoints
@@ -21,6 +22,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import uuid
 from functools import partial
 
 import numpy as np
@@ -91,8 +93,10 @@ def main() -> None:
     reinit_top_layers(model, train.reinit_layers)  # after set_seed: the same new weights per seed
     # The base model as loaded: hub id, revision and the commit it resolved to, stand-in or not.
     card = model_card(train.checkpoint, train.revision)
-    base = {"base_model": card["model"], "revision": card["revision"], "commit": card["commit"],
-            "standin": card["standin"], "precision": precision}
+    # run_id: this run's own, in dvclive/metrics.json and provenance.json; evaluate copies it into
+    # metrics/evaluate.json, so that a study can tell that both files are of one run.
+    base = {"run_id": uuid.uuid4().hex, "base_model": card["model"], "revision": card["revision"],
+            "commit": card["commit"], "standin": card["standin"], "precision": precision}
     freeze(model, train.freeze_layers)
     frames = {split: read_split(split) for split in ("train", "dev")}
     sample = train_sample(frames["train"], len(frames["dev"]))  # before any row is left out: fixed

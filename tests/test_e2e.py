@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import signal
 import subprocess
 import sys
 import time
@@ -21,7 +22,7 @@ import yaml
 from ja_sentiment.inference import inference_precision
 from ja_sentiment.tools import standins
 from ja_sentiment.training import train_precision
-from tests.e2e_support import COMMITS, HF_ENV, git_commit, run
+from tests.e2e_support import BIN, COMMITS, HF_ENV, git_commit, run
 
 pytestmark = pytest.mark.slow  # DVC runs, training or the bench in temporary copies
 
@@ -257,39 +258,81 @@ STUDY = {"name": "t", "resamples": 2000, "configs": {  # 2000: enough for 2 comp
     "dropped": {"countermeasure": "drop_label_issues", "set": {"train.drop_label_issues": 50}}}}
 
 
-def study_run(repo: Path, *args: str) -> subprocess.CompletedProcess:
+def study_run(repo: Path, *args: str, check: bool = True, study: str = "build/t.yaml",
+              out: str = "build/study") -> subprocess.CompletedProcess:
     # --gpus 2: the two queue workers are pinned as on a 2-GPU machine (CUDA_VISIBLE_DEVICES 0 and 1),
     # which each experiment records; on this CPU machine the pinning changes nothing else.
-    return run(repo, sys.executable, "-m", "ja_sentiment.tools.study", "build/t.yaml", "--seeds", "1", "2",
-               "--jobs", "2", "--gpus", "2", "--out", "build/study", *args)
+    return run(repo, sys.executable, "-m", "ja_sentiment.tools.study", study, "--seeds", "1", "2",
+               "--jobs", "2", "--gpus", "2", "--out", out, *args, check=check)
+
+
+def named(repo: Path) -> dict[str, dict]:
+    """Every finished experiment (DVC's refs, any baseline commit) by name: commit, dvc.lock's train
+    params, dvclive/metrics.json and the fine-tuned model's test scores."""
+    out = {}
+    refs = run(repo, "git", "for-each-ref", "--format=%(refname) %(objectname)", "refs/exps/").stdout
+    for line in refs.splitlines():
+        ref, commit = line.split()
+        if ref.count("/") != 4:  # refs/exps/<2>/<38>/<name>, not the queue's own refs
+            continue
+        def show(path: str, commit: str = commit) -> str:
+            return run(repo, "git", "show", f"{commit}:{path}").stdout
+
+        lock = yaml.safe_load(show("dvc.lock"))
+        out[ref.rsplit("/", 1)[1]] = {
+            "ref": ref, "commit": commit,
+            "train": lock["stages"]["finetune"]["params"]["params.yaml"]["train"],
+            "live": json.loads(show("dvclive/metrics.json")),
+            "test": json.loads(show("metrics/evaluate.json"))["finetuned"]["test"]}
+    return out
+
+
+def model_out(lock: str) -> dict:
+    """finetune's models/finetuned entry in a dvc.lock (md5 of its manifest, size, files)."""
+    outs = yaml.safe_load(lock)["stages"]["finetune"]["outs"]
+    return next(o for o in outs if o["path"] == "models/finetuned")
+
+
+def by_config(experiments: dict[str, dict], study: str = "t") -> dict[tuple[str, int], str]:
+    """(configuration, seed) -> experiment name, for names `<study>-<config>-s<seed>-<identity[:8]>`."""
+    out = {}
+    for name in experiments:
+        match = re.fullmatch(rf"{study}-([a-z_]+)-s(\d+)-[0-9a-f]{{8}}", name)
+        if match:
+            out[match[1], int(match[2])] = name
+    return out
 
 
 def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
     """`make study`'s tool: 3 configurations x 2 seeds through the DVC queue in temporary copies; its
-    aggregate equals what the experiments' own metrics give; a second run skips what exists, and runs
-    only an experiment that went missing."""
+    aggregate equals what the experiments' own metrics give; a second run skips what exists; another
+    study asking for the same configurations reuses them; a removed experiment's old Success line in
+    the queue does not count."""
     before = (repo / "dvclive/metrics.json").read_text()
     (repo / "build").mkdir(exist_ok=True)
     (repo / "build/t.yaml").write_text(yaml.safe_dump(STUDY), encoding="utf-8")
+    dry = study_run(repo, "--dry-run").stdout
+    size = model_out((repo / "dvc.lock").read_text())["size"]
+    assert "to run: 6, queued or running: 0, done: 0" in dry
+    assert f"cache: about {6 * size / 1e6:,.0f} MB added to the DVC cache for 6 models" in dry
     study_run(repo)
     result = json.loads((repo / "build/study/study.json").read_text())
-    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
-    experiments = {rev["name"]: rev["data"] for commit in shown for group in (commit.get("experiments") or [])
-                   for rev in group["revs"] if rev.get("name", "").startswith("t-")}
+    experiments = named(repo)
+    names = by_config(experiments)
     configs = ("baseline", "short", "dropped")
-    assert sorted(experiments) == sorted(f"t-{c}-s{s}" for c in configs for s in (1, 2))
+    assert sorted(names) == sorted((c, s) for c in configs for s in (1, 2))
     per_seed: dict[str, list[float]] = {}
     for config, (epochs, dropped) in zip(configs, ((2, 0), (1, 0), (2, 50)), strict=True):
         scores = {key: [] for key in ("accuracy", "macro_f1")}
         for seed in (1, 2):
-            data = experiments[f"t-{config}-s{seed}"]
-            train = data["params"]["params.yaml"]["data"]["train"]
-            assert (train["seed"], train["epochs"], train["drop_label_issues"]) == (seed, epochs, dropped)
-            live = data["metrics"]["dvclive/metrics.json"]["data"]
-            assert (live["train_rows"], live["epochs_run"]) == (3888 - dropped, epochs)
-            test = data["metrics"]["metrics/evaluate.json"]["data"]["finetuned"]["test"]
+            exp = experiments[names[config, seed]]
+            assert (exp["train"]["seed"], exp["train"]["epochs"], exp["train"]["drop_label_issues"]) == (
+                seed, epochs, dropped)
+            assert (exp["live"]["train_rows"], exp["live"]["epochs_run"]) == (3888 - dropped, epochs)
+            prov = result["provenance"][names[config, seed]]
+            assert (prov["rev"], prov["run_id"]) == (exp["commit"], exp["live"]["run_id"])
             for key in scores:
-                scores[key].append(test[key])
+                scores[key].append(exp["test"][key])
         for key, values in scores.items():
             got = result["configs"][config][key]
             assert got["values"] == values and got["mean"] == pytest.approx(np.mean(values))
@@ -309,17 +352,125 @@ def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
     assert set(devices) == {"0", "1"}, devices
     report = (repo / "build/study/study.md").read_text()
     assert "### drop_label_issues" in report and "Made with offline stand-ins" in report
+    assert "Experiments left out" not in report and result["left_out"] == []
     assert (repo / "build/study/plots/forest.png").stat().st_size > 5000
     assert (repo / "dvclive/metrics.json").read_text() == before  # the workspace is untouched
 
-    again = study_run(repo)  # everything exists with the same params: nothing runs
-    assert "study t: 6 experiments done, 0 to wait for" in again.stderr
-    run(repo, "dvc", "exp", "remove", "t-short-s2")  # as if it had been lost in a crash
-    dry = study_run(repo, "--dry-run").stdout  # the plan: only that one would run again
-    assert "t-short-s2: to run" in dry and "to run: 1, reused from the queue: 0, done: 5" in dry
-    # Aggregated as it is, the missing experiment is listed (a real re-run is measured in
-    # docs/studies.md: a stopped study of 24 finished only its missing 12).
+    again = study_run(repo)  # everything exists with the same content: nothing runs
+    assert "study t: 6 experiments done, 0 to run, 0 queued or running to wait for" in again.stderr
+    # Another study asking for the same configuration (under other names) reuses every experiment.
+    other = {"name": "u", "configs": {"baseline": {}, "one_epoch": {"set": {"train.epochs": 1}}}}
+    (repo / "build/u.yaml").write_text(yaml.safe_dump(other), encoding="utf-8")
+    reused = study_run(repo, study="build/u.yaml", out="build/u")
+    assert "study u: 4 experiments done, 0 to run" in reused.stderr
+    u = json.loads((repo / "build/u/study.json").read_text())
+    assert u["configs"]["one_epoch"]["experiments"] == {str(s): names["short", s] for s in (1, 2)}
+    assert u["configs"]["one_epoch"]["macro_f1"]["values"] == result["configs"]["short"]["macro_f1"]["values"]
+
+    # An experiment lost (its ref deleted behind DVC's back; `dvc exp remove` would also clear its queue
+    # line): its Success line stays in `dvc queue status`, and counts for nothing.
+    lost = names["short", 2]
+    run(repo, "git", "update-ref", "-d", experiments[lost]["ref"])
+    status = run(repo, "dvc", "queue", "status").stdout
+    assert re.search(rf"{lost}\s.*Success", status), status
+    dry = study_run(repo, "--dry-run").stdout
+    assert f"{lost}: to run" in dry and "to run: 1, queued or running: 0, done: 5" in dry
     study_run(repo, "--collect", "--language", "ja", "--out", "build/study_ja")
-    assert json.loads((repo / "build/study_ja/study.json").read_text())["missing"] == ["t-short-s2"]
+    collected = json.loads((repo / "build/study_ja/study.json").read_text())
+    assert collected["left_out"] == [{"name": lost, "why": "not run yet"}]
+    assert collected["configs"]["short"]["seeds"] == [1]
     ja = (repo / "build/study_ja/study.md").read_text()  # the report in Japanese
-    assert ja.startswith("# Level 4 の実験 `t`") and "**まだない実験**" in ja and "`t-short-s2`" in ja
+    assert ja.startswith("# Level 4 の実験 `t`") and "**除外した実験**" in ja and f"`{lost}`" in ja
+
+
+def finetune_of(repo: Path, seed: int, dropped: int) -> int | None:
+    """The pid of a running `stages.finetune` of a queued experiment of this repository with these
+    params (its working directory: the experiment's temporary copy under .dvc/tmp/exps)."""
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().split(b"\0")
+            cwd = Path(os.readlink(f"/proc/{pid}/cwd"))
+            if b"stages.finetune" not in cmdline or repo / ".dvc/tmp/exps" not in cwd.parents:
+                continue
+            train = yaml.safe_load((cwd / "params.yaml").read_text())["train"]
+        except (OSError, ValueError, KeyError):
+            continue
+        if (train["seed"], train["drop_label_issues"]) == (seed, dropped):
+            return int(pid)
+    return None
+
+
+def test_a_killed_training_is_run_again_and_never_replaced_by_another_runs_numbers(repo):
+    """The fault: one configuration's value changed (only it runs again), then the training of one of
+    its experiments killed with SIGKILL mid-way. DVC lists the failed run with the baseline commit's
+    metrics; the study leaves it out, says so, and running the study again finishes it with its own
+    numbers. A second study started meanwhile is refused in one line. Then --prune-models empties the
+    cache of the study's models and nothing the report reads changes. (It goes on from the state the
+    previous test left.)"""
+    study = {**STUDY, "configs": {**STUDY["configs"], "dropped": {"countermeasure": "drop_label_issues",
+                                                                   "set": {"train.drop_label_issues": 60}}}}
+    (repo / "build/t.yaml").write_text(yaml.safe_dump(study), encoding="utf-8")
+    dry = study_run(repo, "--dry-run").stdout
+    # Only the changed configuration runs again (and the one lost above).
+    assert "to run: 3, queued or running: 0, done: 3" in dry
+    to_run = re.findall(r"(t-\w+-s\d)-[0-9a-f]{8}: to run", dry)
+    assert sorted(to_run) == ["t-dropped-s1", "t-dropped-s2", "t-short-s2"]
+
+    env = {**os.environ, **HF_ENV, "PATH": BIN + os.pathsep + os.environ["PATH"]}
+    cmd = [sys.executable, "-m", "ja_sentiment.tools.study", "build/t.yaml", "--seeds", "1", "2",
+           "--jobs", "2", "--out", "build/killed"]
+    proc = subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + 600
+    while (pid := finetune_of(repo, seed=1, dropped=60)) is None:
+        assert proc.poll() is None and time.monotonic() < deadline, proc.communicate()
+        time.sleep(0.2)
+    busy = run(repo, *cmd[:-2], "--out", "build/second", check=False)
+    assert busy.returncode == 1 and re.fullmatch(
+        rf"study: another study is running in this repository: t \(pid {proc.pid}, started [0-9: -]+\); "
+        r"wait for it to finish or stop it\n", busy.stderr), busy.stderr
+    time.sleep(2)  # into its training
+    os.kill(pid, signal.SIGKILL)
+    out, err = proc.communicate(timeout=900)
+    assert proc.returncode == 1, err[-3000:]
+    killed = re.search(r"t-dropped-s1-[0-9a-f]{8}", err)[0]
+    assert re.search(rf"study: left out {killed}: failed: .*exited with -9", err), err[-3000:]
+    assert f"study: 1 experiment(s) failed or did not run: ['{killed}']; running the study again" in err
+    # The trap: DVC lists the failed run, with the -S params of its stash commit and the metrics of the
+    # baseline commit.
+    shown = json.loads(run(repo, "dvc", "exp", "show", "--json").stdout)
+    failed = [r for c in shown for g in c.get("experiments") or [] for r in g["revs"]
+              if r.get("name") == killed]
+    assert failed and failed[0]["error"]["msg"] == "Experiment run failed"
+    first = json.loads((repo / "build/killed/study.json").read_text())
+    assert first["configs"]["dropped"]["seeds"] == [2] and killed not in first["provenance"]
+    assert [e["name"] for e in first["left_out"]] == [killed]
+
+    again = study_run(repo)  # the failed one is queued again (its stale queue line removed) and finishes
+    assert "study t: 5 experiments done, 1 to run, 0 queued or running to wait for" in again.stderr
+    assert not re.search(rf"{killed}\s.*Failed", run(repo, "dvc", "queue", "status").stdout)
+    result = json.loads((repo / "build/study/study.json").read_text())
+    experiments = named(repo)
+    assert result["left_out"] == [] and result["configs"]["dropped"]["seeds"] == [1, 2]
+    counted = result["configs"]["dropped"]["experiments"]
+    assert counted["1"] == killed  # the experiment that was killed, run again under its own name
+    for seed in (1, 2):
+        exp = experiments[counted[str(seed)]]
+        assert (exp["train"]["seed"], exp["train"]["drop_label_issues"], exp["live"]["train_rows"]) == (
+            seed, 60, 3888 - 60)
+        assert result["provenance"][counted[str(seed)]]["run_id"] == exp["live"]["run_id"]
+        assert result["configs"]["dropped"]["macro_f1"]["values"][seed - 1] == exp["test"]["macro_f1"]
+    assert result["configs"]["short"]["seeds"] == [1, 2]  # the lost one ran again
+
+    # Disk: the study's models leave the DVC cache; the workspace's model and the report stay whole.
+    cache = repo / ".dvc/cache/files/md5"
+    manifest = lambda md5: cache / md5[:2] / md5[2:]  # noqa: E731
+    models = [model_out(run(repo, "git", "show", f"{p['rev']}:dvc.lock").stdout)["md5"]
+              for p in result["provenance"].values()]
+    workspace = model_out((repo / "dvc.lock").read_text())["md5"]
+    assert all(manifest(m).is_file() for m in models)
+    pruned = study_run(repo, "--collect", "--prune-models")
+    assert re.search(r"study: removed \d+ files \([\d,]+ MB\) of 6 experiments' models", pruned.stderr)
+    assert not any(manifest(m).is_file() for m in models)
+    entries = json.loads(manifest(workspace).read_text())
+    assert entries and all(manifest(e["md5"]).is_file() for e in entries)
+    assert json.loads((repo / "build/study/study.json").read_text())["configs"] == result["configs"]

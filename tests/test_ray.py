@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -25,7 +26,8 @@ SCORES = ("accuracy", "macro_f1")
 
 
 def shown(repo: Path) -> dict[str, dict]:
-    """Every named experiment's test scores and plain cross-entropies (any baseline commit)."""
+    """Every named experiment's test scores and plain cross-entropies (any baseline commit), by its name
+    without the identity (`t-baseline-s1-<identity[:8]>`: `t-baseline-s1`)."""
     out = {}
     for commit in json.loads(run(repo, "dvc", "exp", "show", "--json", "--all-commits").stdout):
         for group in commit.get("experiments") or []:
@@ -34,8 +36,9 @@ def shown(repo: Path) -> dict[str, dict]:
                 if rev.get("name") and "metrics/evaluate.json" in metrics:
                     test = metrics["metrics/evaluate.json"]["data"]["finetuned"]["test"]
                     live = metrics["dvclive/metrics.json"]["data"]
-                    out[rev["name"]] = {**{k: test[k] for k in SCORES}, "dev_ce": live["dev"]["ce"],
-                                        "train_ce": live["train"]["ce"]}
+                    out[re.sub(r"-[0-9a-f]{8}$", "", rev["name"])] = {
+                        **{k: test[k] for k in SCORES}, "dev_ce": live["dev"]["ce"],
+                        "train_ce": live["train"]["ce"], "name": rev["name"]}
     return out
 
 
@@ -60,6 +63,8 @@ def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, 
     if not {"t-baseline-s1", "t-baseline-s2"} <= set(local):  # the local run (test_e2e's study)
         assert study(repo, "t", "--jobs", "2").returncode == 0
         local = shown(repo)
+    # Ray runs an experiment only where none with the same identity exists here: the local ones go.
+    run(repo, "dvc", "exp", "remove", *(local[f"t-baseline-s{s}"]["name"] for s in (1, 2)))
     # The shared places: a bare Git remote holding the baseline commit, a DVC remote.
     remote = tmp_path / "remote.git"
     subprocess.run(["git", "init", "-q", "--bare", str(remote)], check=True)
@@ -96,13 +101,16 @@ def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, 
 
     after = shown(repo)  # pulled back by `dvc exp pull` into the driver's `dvc exp show`
     for seed in (1, 2):
-        assert after[f"rt-baseline-s{seed}"] == local[f"t-baseline-s{seed}"], seed
+        numbers = {k: v for k, v in after[f"rt-baseline-s{seed}"].items() if k != "name"}
+        assert numbers == {k: v for k, v in local[f"t-baseline-s{seed}"].items() if k != "name"}, seed
+        # The same identity: the same name but for the study's.
+        assert after[f"rt-baseline-s{seed}"]["name"][3:] == local[f"t-baseline-s{seed}"]["name"][2:]
     result = json.loads((repo / "build/rt/study.json").read_text())
     for key in SCORES:
         expected = [local[f"t-baseline-s{s}"][key] for s in (1, 2)]
         assert result["configs"]["baseline"][key]["values"] == expected
-    assert result["missing"] == []
+    assert result["left_out"] == []
     # Run again: everything is there, nothing runs.
     again = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store")
     assert again.returncode == 0
-    assert "2 experiments done, 0 on the Git remote to pull, 0 to run" in again.stderr
+    assert "study rt: 2 experiments done, 0 to run, 0 queued or running to wait for" in again.stderr

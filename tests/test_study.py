@@ -16,7 +16,8 @@ import yaml
 from ja_sentiment import study as st
 from ja_sentiment.countermeasures import COUNTERMEASURES
 from ja_sentiment.reports.study import markdown, plots
-from ja_sentiment.tools import study as tool
+from ja_sentiment.tools import dvc_cli
+from ja_sentiment.tools import study_queue as queue
 
 ROOT = Path(__file__).resolve().parent.parent
 NAMES = ["negative", "neutral", "positive"]
@@ -44,18 +45,19 @@ def test_the_shipped_study_has_the_baseline_and_one_configuration_per_countermea
     ({"name": "s", "configs": {"baseline": {}, "x": {"set": {"train.epoch": 2}}}},
      r"configs\.x\.set\.train\.epoch: no such key in params\.yaml"),
     ({"name": "s", "configs": {"baseline": {}, "x": {"set": {"train.epochs": -1}}}},
-     r"configs\.x\.set gives invalid params\n  train\.epochs: Input should be greater than 0"),
+     r"configs\.x\.set gives invalid params: train\.epochs: Input should be greater than 0$"),
     ({"name": "s", "configs": {"x": {}}}, r"baseline 'baseline' is not among the configs"),
     ({"name": "s", "configs": {"baseline": {}, "x": {"countermeasure": "magic"}}},
      r"configs\.x: Value error, unknown countermeasure 'magic'"),
     ({"name": "s", "configs": {"baseline": {}, "x": {"set": {"train.seed": 3}}}},
      r"configs\.x\.set\.train\.seed: the seeds are the study's"),
-    ({"name": "S!", "configs": {"baseline": {}}}, r"  name: String should match pattern"),
-    ({"name": "s", "configs": {"baseline": {}}, "seeds": [1]}, r"  seeds: Extra inputs are not permitted"),
+    ({"name": "S!", "configs": {"baseline": {}}}, r"invalid study: name: String should match pattern"),
+    ({"name": "s", "configs": {"baseline": {}}, "seeds": [1]}, r"invalid study: seeds: Extra inputs are "),
 ])
 def test_study_file_errors_name_the_key(tmp_path, body, message):
-    with pytest.raises(SystemExit, match=message):
+    with pytest.raises(SystemExit, match=message) as stop:
         st.load_study(write_study(tmp_path, body), ROOT / "params.yaml")
+    assert "\n" not in str(stop.value)  # one line
 
 
 def test_plan_pairs_every_configuration_with_the_same_seeds_and_only_keeps_the_baseline():
@@ -76,21 +78,10 @@ def test_the_two_configuration_shorthand_names_itself_by_its_overrides():
     assert st.adhoc(["train.epochs=2"]).name == one.name != st.adhoc(["train.epochs=3"]).name
     with pytest.raises(SystemExit, match="expected KEY=VALUE"):
         st.adhoc(["train.epochs"])
-
-
-def test_a_rerun_skips_what_exists_reuses_the_queue_and_refuses_changed_params():
-    workspace = yaml.safe_load((ROOT / "params.yaml").read_text(encoding="utf-8"))
-    study = st.StudyFile(name="s", configs={"baseline": st.Config(), "a": st.Config(set={"train.epochs": 2})})
-    planned = st.plan(study, [1, 2])
-    shown = {"s-baseline-s1": {"params": st.expected_params(workspace, {"train.seed": 1})},
-             "s-a-s1": {"params": st.expected_params(workspace, {"train.epochs": 2, "train.seed": 1})}}
-    groups = tool.classify(planned, shown, {"s-a-s2": "Running", "s-baseline-s2": "Failed"}, workspace)
-    assert [e["name"] for e in groups["done"]] == ["s-baseline-s1", "s-a-s1"]
-    assert [e["name"] for e in groups["waiting"]] == ["s-a-s2"]
-    assert [e["name"] for e in groups["run"]] == ["s-baseline-s2"]  # a failed one runs again
-    shown["s-a-s1"] = {"params": st.expected_params(workspace, {"train.epochs": 3, "train.seed": 1})}
-    with pytest.raises(SystemExit, match=r"s-a-s1 exists with other params \(train\.epochs"):
-        tool.classify(planned, shown, {}, workspace)
+    with pytest.raises(SystemExit, match=r"^study: --set train\.epoch: no such key in params\.yaml$"):
+        st.adhoc(["train.epoch=2"])
+    with pytest.raises(SystemExit, match=r"^study: --set gives invalid params: train\.epochs: Input should"):
+        st.adhoc(["train.epochs=-1"])
 
 
 def fake_runs(seeds: list[int], shift: int, n: int = 200, epochs: int = 3) -> dict[int, dict]:
@@ -173,24 +164,45 @@ echo "abc1234  r-baseline-s1  10:00 AM  Success"
 
 def test_a_queue_status_read_that_fails_once_is_read_again(tmp_path, monkeypatch):
     _fake_dvc(tmp_path, monkeypatch, failures=2)
-    assert "r-baseline-s1  10:00 AM  Success" in tool.queue_status(attempts=3, pause_s=0)
-    tool.poll(["r-baseline-s1"], poll_s=0, timeout_s=5)  # done: returns instead of raising
+    assert dvc_cli.queue_tasks(attempts=3, pause_s=0) == [dvc_cli.Task("abc1234", "r-baseline-s1", "Success")]
+    assert queue.poll({"r-baseline-s1": "abc1234"}, poll_s=0, timeout_s=5) == {}  # done, none failed
+
+
+def test_queued_experiments_with_no_worker_alive_get_their_workers_started_again(tmp_path, monkeypatch):
+    """Seen with dvc 3.67: queue workers that took a `dvc queue stop` sent as the previous ones were
+    leaving quit after one experiment each, the others staying queued with no worker. A `dvc` whose
+    status says so until the workers are started again (the restart writes the marker file)."""
+    marker = tmp_path / "started"
+    script = tmp_path / "bin" / "dvc"
+    script.parent.mkdir()
+    script.write_text(f"""#!/bin/sh
+echo "Task     Name       Created    Status"
+if [ -f {marker} ]; then echo "abc1234  r-a-s1  10:00 AM  Success"; echo "Worker status: 0 active, 1 idle"
+else echo "abc1234  r-a-s1  10:00 AM  Queued"; echo "Worker status: 0 active, 0 idle"; fi
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+    assert queue.poll({"r-a-s1": "abc1234"}, poll_s=0, timeout_s=30, restart=marker.touch) == {}
+    assert marker.exists()
+    marker.unlink()
+    with pytest.raises(SystemExit, match="did not finish within 0 s"):  # without a restart: it waits
+        queue.poll({"r-a-s1": "abc1234"}, poll_s=0, timeout_s=0)
 
 
 def test_a_queue_status_that_keeps_failing_stops_with_dvcs_message(tmp_path, monkeypatch):
     _fake_dvc(tmp_path, monkeypatch, failures=3)
     with pytest.raises(SystemExit, match="`dvc queue status` failed:\nERROR: unexpected error - Expecting"):
-        tool.queue_status(attempts=3, pause_s=0)
+        dvc_cli.queue_tasks(attempts=3, pause_s=0)
 
 
 def test_parallel_jobs_share_the_cores_and_a_users_setting_is_kept(monkeypatch):
     monkeypatch.delenv("OMP_NUM_THREADS", raising=False)
-    assert tool.worker_env(2, cpus=2)["OMP_NUM_THREADS"] == "1"
-    assert tool.worker_env(3, cpus=8)["OMP_NUM_THREADS"] == "2"
-    assert tool.worker_env(4, cpus=2)["OMP_NUM_THREADS"] == "1"  # never 0
-    assert "OMP_NUM_THREADS" not in tool.worker_env(1, cpus=2)  # one job: torch's own default
+    assert queue.worker_env(2, cpus=2)["OMP_NUM_THREADS"] == "1"
+    assert queue.worker_env(3, cpus=8)["OMP_NUM_THREADS"] == "2"
+    assert queue.worker_env(4, cpus=2)["OMP_NUM_THREADS"] == "1"  # never 0
+    assert "OMP_NUM_THREADS" not in queue.worker_env(1, cpus=2)  # one job: torch's own default
     monkeypatch.setenv("OMP_NUM_THREADS", "3")
-    assert tool.worker_env(2, cpus=2)["OMP_NUM_THREADS"] == "3"
+    assert queue.worker_env(2, cpus=2)["OMP_NUM_THREADS"] == "3"
 
 
 def test_runs_on_other_test_rows_cannot_be_paired():
@@ -204,19 +216,21 @@ def test_runs_on_other_test_rows_cannot_be_paired():
 
 
 def test_queue_workers_are_pinned_one_per_gpu_unless_more_may_share_one():
-    assert tool.worker_devices(2, gpus=0) == [None, None]  # a CPU machine: the cores are shared
-    assert tool.worker_devices(2, gpus=2) == ["0", "1"]
-    assert tool.worker_devices(3, gpus=4) == ["0", "1", "2"]
-    assert tool.worker_devices(4, gpus=2, jobs_per_gpu=2) == ["0", "0", "1", "1"]
+    assert queue.worker_devices(2, gpus=0) == [None, None]  # a CPU machine: the cores are shared
+    assert queue.worker_devices(2, gpus=2) == ["0", "1"]
+    assert queue.worker_devices(3, gpus=4) == ["0", "1", "2"]
+    assert queue.worker_devices(4, gpus=2, jobs_per_gpu=2) == ["0", "0", "1", "1"]
     with pytest.raises(SystemExit, match=r"JOBS=3 is more than this machine's 2 GPU\(s\) x JOBS_PER_GPU=1"):
-        tool.worker_devices(3, gpus=2)
+        queue.worker_devices(3, gpus=2)
 
 
-def test_missing_experiments_are_listed_in_the_report(result):
-    assert "Experiments still missing" not in markdown(result, "en")
-    text = markdown({**result, "missing": ["s-dropout-s4"]}, "en")
-    assert ("**Experiments still missing** (not finished; run the study again to finish them): "
-            "`s-dropout-s4`") in text
+def test_experiments_left_out_are_listed_in_the_report_with_why(result):
+    assert "Experiments left out" not in markdown(result, "en")
+    left_out = [{"name": "s-dropout-s4-0123abcd", "why": "failed: exited with -9"}]
+    text = markdown({**result, "left_out": left_out}, "en")
+    assert ("**Experiments left out** (the numbers below do not count them; running the study again runs "
+            "those that failed or have not run): `s-dropout-s4-0123abcd`: failed: exited with -9.") in text
+    assert "**除外した実験**" in markdown({**result, "left_out": left_out}, "ja")
 
 
 def test_engine_ray_without_ray_says_in_one_line_how_to_install_it(monkeypatch):

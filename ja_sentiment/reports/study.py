@@ -33,8 +33,8 @@ from ja_sentiment.stats import BETTER, WORSE
 EN = {
     "title": "Level 4 study `{study}`: overfitting countermeasures over seeds",
     "standin": "**Made with offline stand-ins, not the real models** (`standin: true`): these numbers say nothing about the real models.",
-    "missing": "**Experiments still missing** (not finished; run the study again to finish them): {names}. The numbers below leave them out.",
-    "intro": "Every configuration ran with the same seeds ({seeds}) as DVC experiments `{study}-<config>-s<seed>` (see `dvc exp show`), fine-tuning and evaluation only. Scores are on the {rows} test rows. Baseline: `{baseline}` (params.yaml as it is).",
+    "left_out": "**Experiments left out** (the numbers below do not count them; running the study again runs those that failed or have not run): {items}.",
+    "intro": "Every configuration ran with the same seeds ({seeds}) as DVC experiments `{study}-<config>-s<seed>-<identity>` (see `dvc exp show`), fine-tuning and evaluation only. The identity is a digest of the code, params and data an experiment runs with; a finished experiment with the same identity (from another study or baseline commit) is reused, and a number counts only when its experiment's records show it is its own (`study.json`: `provenance`). Scores are on the {rows} test rows. Baseline: `{baseline}` (params.yaml as it is).",
     "how": "How to read the numbers. Differences are configuration minus baseline, in points (1 point = 0.01). The 95% interval comes from a two-level paired bootstrap ({resamples} resamples): each resample draws the seeds with replacement (the same seeds for both configurations), then the test rows (the same rows for both), so it counts both the seed-to-seed variation and the test set's sampling noise. The intervals are unadjusted; the verdicts are adjusted: better or worse only when the Holm-adjusted p-value across the study's {tests} countermeasures on macro-F1 (the primary metric) is below {alpha}. Accuracy is reported beside it. Each interval rests on the number of seeds shown; with few seeds the seed level is rough (2 seeds give only 3 distinct seed resamples), so read a wide interval as \"not enough seeds\", not as \"no effect\".",
     "configs": "Configurations over seeds",
     "configs_header": "| configuration | countermeasure | overrides | seeds | macro-F1 mean ± sd [min, max] | accuracy mean ± sd [min, max] | kept epoch | epoch of lowest dev loss | dev-loss rise after its minimum | dev − train loss at kept epoch |",
@@ -69,8 +69,8 @@ EN = {
 JA = {
     "title": "Level 4 の実験 `{study}`: 複数シードでの過学習対策",
     "standin": "**実際のモデルではなくオフラインの代替モデルによる結果**(`standin: true`): この数値は実際のモデルについて何も示さない。",
-    "missing": "**まだない実験**(終わっていない。実験をもう一度実行すると足りない分だけ実行する): {names}。以下の数値はそれらを含まない。",
-    "intro": "すべての設定を同じシード({seeds})で DVC の実験 `{study}-<config>-s<seed>` として実行した(`dvc exp show` で見られる)。実行したのは fine-tuning と評価だけ。スコアはテストの {rows} 行で計算。基準: `{baseline}`(params.yaml そのまま)。",
+    "left_out": "**除外した実験**(以下の数値には含まない。実験をもう一度実行すると、失敗した実験とまだ実行していない実験だけを実行する): {items}。",
+    "intro": "すべての設定を同じシード({seeds})で DVC の実験 `{study}-<config>-s<seed>-<identity>` として実行した(`dvc exp show` で見られる)。実行したのは fine-tuning と評価だけ。identity は実験のコード・params・データのダイジェストで、同じ identity の終わった実験(他の実験計画や他の基準コミットのものでも)は再利用する。数値は、その実験自身のものであることを記録が示すときだけ数える(`study.json` の `provenance`)。スコアはテストの {rows} 行で計算。基準: `{baseline}`(params.yaml そのまま)。",
     "how": "数値の読み方。差は 設定 − 基準 で、単位はポイント(1 ポイント = 0.01)。95% 区間は二段の対応のあるブートストラップ({resamples} 回)による: 各リサンプルでまずシードを復元抽出し(両設定に同じシード)、次にテスト行を復元抽出する(両設定に同じ行)。そのため、シード間のばらつきとテストセットの標本誤差の両方を含む。区間は補正なし、判定は補正あり: macro-F1(主指標)について実験内の {tests} 個の対策に Holm 補正した p 値が {alpha} 未満のときだけ「優れる」「劣る」とする。正解率も併記する。各区間が何シードに基づくかを表に示す。シードが少ないとシードの段は粗い(2 シードでは異なるリサンプルは 3 通りしかない)ので、広い区間は「効果がない」ではなく「シードが足りない」と読む。",
     "configs": "設定ごとの複数シードの結果",
     "configs_header": "| 設定 | 対策 | 上書き | シード | macro-F1 平均 ± 標準偏差 [最小, 最大] | 正解率 平均 ± 標準偏差 [最小, 最大] | 採用エポック | dev 損失が最小のエポック | 最小後の dev 損失の上昇 | 採用エポックでの dev − train 損失 |",
@@ -207,8 +207,9 @@ def markdown(result: dict, language: str) -> str:
     lines = [f"# {t('title', study=result['study'])}", ""]
     if result.get("standin"):
         lines += [t("standin"), ""]
-    if result.get("missing"):
-        lines += [t("missing", names=", ".join(f"`{n}`" for n in result["missing"])), ""]
+    if result.get("left_out"):
+        items = "; ".join(f"`{e['name']}`: {e['why']}" for e in result["left_out"])
+        lines += [t("left_out", items=items), ""]
     lines += [t("intro", seeds=", ".join(map(str, base["seeds"])), study=result["study"], rows=rows,
                 baseline=result["baseline"]), "",
               t("how", resamples=result["resamples"], tests=len(result["comparisons"]), alpha=result["alpha"]), "",

@@ -4,39 +4,43 @@ as DVC experiments, judged against the baseline with both kinds of noise counted
     python -m ja_sentiment.tools.study studies/overfitting.yaml --seeds 1 2 3     (or: make study ...)
     python -m ja_sentiment.tools.study --set train.epochs=2 --seeds 1 2 3        (or: make seeds ...)
 
-Each (configuration, seed) becomes one experiment `<study>-<config>-s<seed>` queued with
-`dvc exp run --queue evaluate -S train.seed=<seed> -S <overrides>`: it runs only the stages the study
-reads (up to `evaluate`: curves, metrics and per-row test predictions), in a temporary copy of the
-repository (the last commit plus the workspace's uncommitted changes); Level 3 and the reports are
-not run (after `dvc exp apply` of one of them, `dvc repro` brings them up to date). The queue's
-workers run JOBS experiments at once. The results land in `dvc exp show` and in `<out>/study.md`,
+Each (configuration, seed) is one experiment, identified by its content: the code, params and data
+of every stage up to `evaluate` (ja_sentiment/identity.py). It is named
+`<study>-<config>-s<seed>-<identity[:8]>` and queued with `dvc exp run --queue evaluate
+-S train.seed=<seed> -S <overrides>`: it runs only the stages the study reads, in a temporary copy
+of the repository (the last commit plus the workspace's uncommitted changes to tracked files, which
+its identity records); Level 3 and the reports are not run (after `dvc exp apply` of one of them,
+`dvc repro` brings them up to date). The results land in `dvc exp show` and in `<out>/study.md`,
 `study.json` and `plots/` (ja_sentiment/study.py, study_stats.py, reports/study.py).
 
-Re-running a study on the same baseline commit skips the experiments that exist with the same params,
-reuses those still queued or running, and runs only the missing ones; a crash or Ctrl-C loses at most
-the experiments that were running. `--dry-run` prints the plan and an estimated time, `--collect`
-aggregates without training, `--only a,b` runs a subset of the configurations (and the baseline).
+An experiment with the same identity that already finished, under any name, in any study, on any
+baseline commit, is reused; one still queued or running is waited for; a failed one is queued again
+(its stale queue entry removed); everything else runs. A result counts only when its provenance
+checks out (ja_sentiment/study_runs.py); the report lists every experiment left out and why.
+`--dry-run` prints the plan, the time and the DVC cache it will take; `--collect` aggregates without
+training; `--only a,b` runs a subset of the configurations (and the baseline); `--prune-models`
+removes the finished experiments' models from the DVC cache after the report is written. One study
+runs in a repository at a time.
 
-The runner is replaceable: `LocalQueue` submits and waits through the DVC queue; another runner only
-needs the same two methods.
+Runners (`run(todo, waiting) -> failures`): the DVC queue on this machine (study_queue.py) or Ray
+tasks on a cluster (study_ray.py).
 """
 
 from __future__ import annotations
 
 import argparse
+import fcntl
 import json
 import math
 import os
-import subprocess
 import sys
-import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
-import yaml
-from tqdm import tqdm
-
 from ja_sentiment.data import read_json
+from ja_sentiment.identity import IdentityError, digest, expected, load_yaml, with_overrides
 from ja_sentiment.params import PARAMS_FILE, load_params
 from ja_sentiment.reports.study import markdown, plots
 from ja_sentiment.study import (
@@ -45,204 +49,106 @@ from ja_sentiment.study import (
     StudyFile,
     adhoc,
     aggregate,
-    expected_params,
-    flat,
     load_study,
     plan,
     run_data,
+    typed,
 )
-from ja_sentiment.tools.dvc_cli import run_dvc
+from ja_sentiment.study_runs import DATA_FILE, survey
+from ja_sentiment.tools import study_cache
+from ja_sentiment.tools.dvc_cli import exp_refs, git, queue_tasks, read_at, run_dvc
 
-METRICS_FILE = "metrics/evaluate.json"
 LIVE_METRICS = "dvclive/metrics.json"
-TARGET = "evaluate"  # the last stage a study's experiment runs
-FINISHED = ("Success", "Failed")
+LOCK_FILE = Path(".dvc/tmp/study.lock")
+ACTIVE = ("Queued", "Running")
 
 
-def dvc(*args: str) -> str:
-    return run_dvc("study", *args)
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str):  # one line, not argparse's usage block
+        raise StudyError(f"study: {message} (--help lists the options)")
 
 
-def queue_status(attempts: int = 5, pause_s: float = 2.0) -> str:
-    """`dvc queue status`, read again when it fails: while workers start and finish experiments, DVC
-    can read one of its own state files half-written ("Expecting value: line 1 column 1") and fail
-    once. Only a failure that persists over `attempts` reads stops the run."""
-    for _ in range(attempts - 1):
+@contextmanager
+def study_lock(name: str, path: Path = LOCK_FILE) -> Iterator[None]:
+    """One study per repository at a time: an exclusive lock on a file under .dvc/tmp, released when
+    the process ends however it ends; the file names the study that holds it."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path, "a+", encoding="utf-8") as f:
         try:
-            return dvc("queue", "status")
-        except SystemExit:
-            time.sleep(pause_s)
-    return dvc("queue", "status")
-
-
-def statuses(names: list[str]) -> dict[str, str]:
-    """The queue's status word (Queued, Running, Success, Failed) of each of `names` it lists."""
-    out = {}
-    wanted = set(names)
-    for line in queue_status().splitlines():
-        words = line.split()
-        for word in words:
-            if word in wanted:
-                out[word] = words[-1]
-    return out
-
-
-def worker_env(jobs: int, cpus: int | None = None) -> dict[str, str]:
-    """The environment the queue's workers (and the stages they run) inherit: with several jobs at
-    once, each gets its share of the CPU cores as torch/OpenMP threads (OMP_NUM_THREADS), instead of
-    every job starting one thread per core and all of them fighting over the cores. A value the user
-    set is kept."""
-    env = dict(os.environ)
-    if jobs > 1 and "OMP_NUM_THREADS" not in env:
-        env["OMP_NUM_THREADS"] = str(max(1, (cpus or os.cpu_count() or 1) // jobs))
-    return env
-
-
-def experiments(all_commits: bool = False) -> dict[str, dict]:
-    """Every named experiment of `dvc exp show --json` (based on HEAD, or on any commit) that has test
-    metrics: its commit, flat params, the fine-tuned model's test scores, kept epoch and provenance."""
-    found = {}
-    for commit in json.loads(dvc("exp", "show", "--json", *(["--all-commits"] if all_commits else []))):
-        for group in commit.get("experiments") or []:
-            for rev in group.get("revs", []):
-                data = rev.get("data") or {}
-                metrics = data.get("metrics") or {}
-                evaluate = (metrics.get(METRICS_FILE) or {}).get("data")
-                if not rev.get("name") or not evaluate:
-                    continue
-                live = (metrics.get(LIVE_METRICS) or {}).get("data") or {}
-                found[rev["name"]] = {
-                    "name": rev["name"], "rev": rev.get("rev"), "baseline": commit.get("rev"),
-                    "params": flat(data.get("params", {}).get("params.yaml", {}).get("data", {})),
-                    "test": evaluate["finetuned"]["test"], "best_epoch": live.get("best_epoch"),
-                    "standin": evaluate.get("standin"),
-                    "cuda_visible_devices": live.get("cuda_visible_devices")}
-    return found
-
-
-def git_read(rev: str, path: str) -> str | None:
-    proc = subprocess.run(["git", "show", f"{rev}:{path}"], capture_output=True, text=True)
-    return proc.stdout if proc.returncode == 0 else None
-
-
-def gpu_count() -> int:
-    """GPUs on this machine, as `nvidia-smi -L` lists them (0 without the tool or a GPU)."""
-    try:
-        proc = subprocess.run(["nvidia-smi", "-L"], capture_output=True, text=True, timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return 0
-    return sum(line.startswith("GPU ") for line in proc.stdout.splitlines()) if proc.returncode == 0 else 0
-
-
-def worker_devices(jobs: int, gpus: int, jobs_per_gpu: int = 1) -> list[str | None]:
-    """The CUDA_VISIBLE_DEVICES of each queue worker: with GPUs, worker i on GPU i // jobs_per_gpu;
-    without, None (the workers share the CPU cores). More jobs than the GPUs can take is an error."""
-    if gpus == 0:
-        return [None] * jobs
-    if jobs > gpus * jobs_per_gpu:
-        raise StudyError(f"study: JOBS={jobs} is more than this machine's {gpus} GPU(s) x JOBS_PER_GPU="
-                         f"{jobs_per_gpu}; lower JOBS, or raise JOBS_PER_GPU if each GPU has memory for more")
-    return [str(i // jobs_per_gpu) for i in range(jobs)]
-
-
-class LocalQueue:
-    """Runs experiments through the DVC queue on this machine: `jobs` workers at once, each pinned to
-    its own GPU where there are GPUs (`gpus`: how many; `jobs_per_gpu` workers may share one).
-
-    DVC's queue has no per-worker GPU setting (iterative/dvc#4586), but its workers inherit the
-    environment of the `dvc queue start` that started them, and `dvc queue start -j N` starts only the
-    worker numbers missing below N: so worker i is started alone, by `dvc queue start -j i`, with its
-    own CUDA_VISIBLE_DEVICES. Each experiment records the value it ran with (dvclive/metrics.json)."""
-
-    def __init__(self, jobs: int = 1, gpus: int | None = None, jobs_per_gpu: int = 1) -> None:
-        self.jobs = jobs
-        self.devices = worker_devices(jobs, gpu_count() if gpus is None else gpus, jobs_per_gpu)
-
-    def submit(self, todo: list[dict]) -> None:
-        for exp in todo:
-            sets = [x for key, value in exp["set"].items() for x in ("-S", f"{key}={json.dumps(value)}")]
-            dvc("exp", "run", "--queue", "--name", exp["name"], *sets, TARGET)
-
-    def start(self) -> None:
-        """Start the workers: all at once on a CPU, one by one (each with its GPU) otherwise."""
-        plans = ([(self.jobs, None)] if all(d is None for d in self.devices)
-                 else [(i + 1, d) for i, d in enumerate(self.devices)])
-        for number, device in plans:
-            env = worker_env(self.jobs)
-            if device is not None:
-                env["CUDA_VISIBLE_DEVICES"] = device
-            # The workers inherit stdout/stderr: captured through pipes, those would stay open as long
-            # as an idle worker lives. A file does not.
-            with tempfile.TemporaryFile() as log:
-                start = ["dvc", "queue", "start", "--jobs", str(number)]
-                done = subprocess.run(start, stdin=subprocess.DEVNULL, stdout=log, stderr=log, env=env)
-                if done.returncode:
-                    log.seek(0)
-                    raise StudyError(f"study: `{' '.join(start)}` failed:\n"
-                                     f"{log.read().decode(errors='replace')}")
-
-    def wait(self, names: list[str], poll_s: float = 5.0, timeout_s: float = 7 * 24 * 3600) -> None:
-        """Start the workers and wait until none of `names` is queued or running; a failed one stops
-        the study (the others' results stay). The workers stop once idle, even on Ctrl-C."""
-        self.start()
+            fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            f.seek(0)
+            raise StudyError(f"study: another study is running in this repository: {f.read().strip()}; "
+                             "wait for it to finish or stop it") from None
+        f.seek(0)
+        f.truncate()
+        f.write(f"{name} (pid {os.getpid()}, started {time.strftime('%Y-%m-%d %H:%M:%S')})\n")
+        f.flush()
         try:
-            poll(names, poll_s, timeout_s)
+            yield
         finally:
-            dvc("queue", "stop")  # after the running experiments finish; queued ones stay queued
+            f.truncate(0)
 
 
-def poll(names: list[str], poll_s: float, timeout_s: float, lost_after: int = 12) -> None:
-    """Wait for `names` in the queue, with a progress bar over experiments."""
-    deadline = time.monotonic() + timeout_s
-    unseen = 0  # consecutive polls in which some experiment was not in the queue's list at all
-    with tqdm(total=len(names), desc="study", unit="exp", file=sys.stderr) as bar:
-        while True:
-            status = statuses(names)
-            done = [n for n in names if status.get(n) in FINISHED]
-            failed = [n for n in done if status[n] == "Failed"]
-            if failed:
-                raise StudyError(f"study: experiment(s) {failed} failed; see `dvc queue logs <name>`. "
-                                 "Running the study again re-queues them and keeps the finished ones.")
-            bar.update(len(done) - bar.n)
-            unseen = unseen + 1 if any(status.get(n) not in (*FINISHED, "Queued", "Running")
-                                       for n in names) else 0
-            if unseen >= lost_after:
-                lost = {n: status.get(n, "missing") for n in names if status.get(n) not in
-                        (*FINISHED, "Queued", "Running")}
-                raise StudyError(f"study: the queue lost track of {lost}; see `dvc queue status`")
-            if len(done) >= len(names):
-                return
-            if time.monotonic() > deadline:
-                raise StudyError(f"study: the queue did not finish within {timeout_s:.0f} s")
-            time.sleep(poll_s)
+def identify(planned: list[dict], workspace: dict, root: Path = Path()) -> list[dict]:
+    """Each planned experiment with its inputs, identity and name (`<study>-<config>-s<seed>-<id>`)."""
+    dvc_yaml = load_yaml(Path(root, "dvc.yaml").read_text(encoding="utf-8"))
+    hashes: dict[str, str] = {}
+    try:
+        for exp in planned:
+            exp["set"] = typed(workspace, exp["set"])  # as the schema reads them: one value, one identity
+            exp["inputs"] = expected(dvc_yaml, with_overrides(workspace, exp["set"]), root, hashes=hashes)
+            exp["identity"] = digest(exp["inputs"])
+            exp["name"] = f"{exp['name']}-{exp['identity'][:8]}"
+    except IdentityError as err:
+        raise StudyError(f"study: {err}") from None
+    return planned
 
 
-def classify(planned: list[dict], shown: dict[str, dict], queued: dict[str, str], workspace: dict
-             ) -> dict[str, list[dict]]:
-    """Each planned experiment: done (it exists with the same params), waiting (queued or running),
-    or to run. One that exists with other params stops the study: the study file or params.yaml
-    changed since, and its name now means two things."""
-    out: dict[str, list[dict]] = {"done": [], "waiting": [], "run": []}
+def data_md5(lock: Path = Path("dvc.lock")) -> str | None:
+    """The md5 of the corpus file (fetch's output) that the workspace's dvc.lock records, if any."""
+    if not lock.is_file():
+        return None
+    outs = ((load_yaml(lock.read_text(encoding="utf-8")).get("stages") or {}).get("fetch") or {}).get("outs")
+    return next((o.get("md5") for o in outs or [] if o.get("path") == DATA_FILE), None)
+
+
+def untracked_code(planned: list[dict]) -> list[str]:
+    """Code files the stages depend on that git does not track: a queued experiment's copy of the
+    repository would not have them."""
+    paths = sorted({p for e in planned for stage in e["inputs"].values() for p in stage["code"]})
+    tracked = set(git("ls-files", "--", *paths).split())
+    return [p for p in paths if p not in tracked]
+
+
+def classify(planned: list[dict], found: dict[str, dict], tasks: list, refs: set[str]) -> dict[str, list]:
+    """Each planned experiment: done (a finished experiment with its identity passed every check),
+    waiting (queued or running under its name), blocked (its name is taken by an experiment left
+    out), or to run (stale queue lines of its name go: `stale`). One identity runs once."""
+    out: dict[str, list] = {"done": [], "waiting": [], "run": [], "blocked": [], "stale": []}
+    first: dict[str, str] = {}  # identity -> the group of the first experiment planned with it
     for exp in planned:
-        name = exp["name"]
-        if name in shown:
-            want = expected_params(workspace, exp["set"])
-            have = shown[name]["params"]
-            diff = sorted(k for k in set(want) | set(have) if want.get(k) != have.get(k))
-            if diff:
-                raise StudyError(
-                    f"study: experiment {name} exists with other params ({', '.join(diff[:5])}: "
-                    f"{[(have.get(k), want.get(k)) for k in diff[:5]]} as run, as planned now). Remove it "
-                    f"(`dvc exp remove {name}`) or give the study another name.")
-            out["done"].append(exp)
-        elif queued.get(name) in ("Queued", "Running"):
-            out["waiting"].append(exp)
+        key, extra = exp["identity"], {}
+        if key in found:
+            group = "done"
+        elif key in first:  # the same experiment as one planned before: its fate
+            group, extra = ("blocked" if first[key] == "blocked" else "waiting"), {"task": None}
         else:
-            out["run"].append(exp)
+            mine = [t for t in tasks if t.name == exp["name"]]
+            active = [t for t in mine if t.status in ACTIVE]
+            if active:
+                group, extra = "waiting", {"task": active[-1].id}
+            elif exp["name"] in refs:
+                group = "blocked"
+            else:
+                group = "run"
+                out["stale"] += [t.id for t in mine]
+        out[group].append({**exp, **extra})
+        first.setdefault(key, group)
     return out
 
 
-def estimate(todo: list[dict], workspace: dict, jobs: int) -> str:
+def estimate(todo: list[dict], jobs: int) -> str:
     """Estimated time of `todo`, from the workspace's last finetune timing scaled by each experiment's
     epochs; or from a short warm-up of a few training steps when the workspace has none."""
     live = Path(LIVE_METRICS)
@@ -256,10 +162,10 @@ def estimate(todo: list[dict], workspace: dict, jobs: int) -> str:
     if per_epoch is None:
         per_epoch, source = warmup_per_epoch()
         if per_epoch is None:
-            return f"no estimate ({source})"
-    seconds = sum(per_epoch * expected_params(workspace, e["set"])["train.epochs"] for e in todo)
+            return f"time: no estimate ({source})"
+    seconds = sum(per_epoch * e["inputs"]["finetune"]["params"]["train"]["epochs"] for e in todo)
     seconds /= max(1, jobs)
-    return (f"about {seconds / 60:.0f} min of training for {len(todo)} experiments with JOBS={jobs} "
+    return (f"time: about {seconds / 60:.0f} min of training for {len(todo)} experiments with JOBS={jobs} "
             f"({source}; evaluation adds to it, and parallel jobs share this machine's cores)")
 
 
@@ -299,9 +205,17 @@ def warmup_per_epoch(steps: int = 3) -> tuple[float | None, str]:
     return per_step * steps_per_epoch, f"a {steps}-step warm-up: {per_step:.2f} s per step"
 
 
-def print_plan(study: StudyFile, planned: list[dict], groups: dict[str, list[dict]], eta: str) -> None:
-    state = {e["name"]: k for k, exps in groups.items() for e in exps}
-    words = {"done": "done (skipped)", "waiting": "queued (reused)", "run": "to run"}
+def print_plan(study: StudyFile, planned: list[dict], groups: dict[str, list], found: dict[str, dict],
+               notes: list[str]) -> None:
+    words = {"run": "to run", "blocked": "not run: its name is taken by an experiment left out "
+                                          "(`dvc exp remove` it to run it again)"}
+    state = {e["name"]: words.get(k, k) for k, exps in groups.items() if k != "stale" for e in exps}
+    for e in groups["done"]:
+        reused = found[e["identity"]]["name"]
+        state[e["name"]] = "done" + (f" (reused: {reused})" if reused != e["name"] else "")
+    for e in groups["waiting"]:
+        state[e["name"]] = (f"queued or running (task {e['task']})" if e["task"]
+                            else "the same experiment as above")
     configs = list(dict.fromkeys(e["config"] for e in planned))
     seeds = sorted({e["seed"] for e in planned})
     print(f"study {study.name}: {len(configs)} configurations x {len(seeds)} seeds = {len(planned)} "
@@ -310,56 +224,46 @@ def print_plan(study: StudyFile, planned: list[dict], groups: dict[str, list[dic
         overrides = " ".join(f"{k}={v}" for k, v in study.configs[config].set.items()) or "(params.yaml)"
         print(f"  {config:<20} {overrides}")
         for e in (e for e in planned if e["config"] == config):
-            print(f"      {e['name']}: {words[state[e['name']]]}")
-    print(f"to run: {len(groups['run'])}, reused from the queue: {len(groups['waiting'])}, "
-          f"done: {len(groups['done'])}; {eta}")
+            print(f"      {e['name']}: {state[e['name']]}")
+    print(f"to run: {len(groups['run'])}, queued or running: {len(groups['waiting'])}, "
+          f"done: {len(groups['done'])}")
+    for note in notes:
+        print(note)
 
 
-def collect(study: StudyFile, planned: list[dict], all_commits: bool, names: list[str]) -> dict:
-    shown = experiments(all_commits)
-    runs: dict[str, dict[int, dict]] = {}
-    missing = []
-    for exp in planned:
-        if exp["name"] in shown:
-            runs.setdefault(exp["config"], {})[exp["seed"]] = run_data(shown[exp["name"]], git_read, names)
-        else:
-            missing.append(exp["name"])
-    result = aggregate(study, runs, names)
-    result["missing"] = missing
-    return result
+def validate(args: argparse.Namespace) -> list[int]:
+    """Every argument checked before anything is queued; the seeds, sorted."""
+    if (args.study is None) == (args.overrides is None):
+        raise StudyError("study: give a study file or --set KEY=VALUE (a two-configuration study), not both")
+    seeds = args.seeds
+    if len(set(seeds)) != len(seeds):
+        raise StudyError(f"study: --seeds {' '.join(map(str, seeds))}: a seed is given twice")
+    if len(seeds) < 2:
+        raise StudyError("study: --seeds: give at least 2 distinct seeds (a spread over seeds needs two)")
+    bad = [s for s in seeds if not 0 <= s < 2**32]
+    if bad:
+        raise StudyError(f"study: --seeds {bad}: seeds are integers from 0 to 2**32 - 1")
+    for flag, value, low in (("--jobs", args.jobs, 1), ("--jobs-per-gpu", args.jobs_per_gpu, 1),
+                             ("--gpus", args.gpus, 0), ("--omp-threads", args.omp_threads, 1)):
+        if value is not None and value < low:
+            raise StudyError(f"study: {flag} {value}: at least {low}")
+    if not args.cpus_per_task > 0:
+        raise StudyError(f"study: --cpus-per-task {args.cpus_per_task}: more than 0")
+    if args.engine != "ray":
+        given = [f for f, v in (("--dvc-remote", args.dvc_remote), ("--ray-address", args.ray_address)) if v]
+        if given:
+            raise StudyError(f"study: {', '.join(given)}: only with --engine ray")
+    if args.collect and args.dry_run:
+        raise StudyError("study: --collect and --dry-run: give one (--collect aggregates, --dry-run plans)")
+    if args.out is not None and args.out.exists() and not args.out.is_dir():
+        raise StudyError(f"study: --out {args.out}: a file, not a folder")
+    if args.study is not None and not args.study.is_file():
+        raise StudyError(f"study: {args.study}: no such study file")
+    return sorted(seeds)
 
 
-def write(result: dict, out: Path, language: str) -> Path:
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "study.json").write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
-    plots(result, out, language)
-    report = out / "study.md"
-    report.write_text(markdown(result, language), encoding="utf-8")
-    return report
-
-
-def run_on_ray(args: argparse.Namespace, planned: list[dict], workspace: dict) -> None:
-    """The experiments not yet in `dvc exp show` nor on the Git remote, as Ray tasks; then every one
-    on the remote pulled back (ja_sentiment/tools/study_ray.py)."""
-    from ja_sentiment.tools.study_ray import RayRunner
-
-    groups = classify(planned, experiments(), {}, workspace)
-    runner = RayRunner(args.git_remote, args.dvc_remote, args.ray_address, args.cpus_per_task,
-                       args.omp_threads)
-    remote = runner.done()
-    todo = [e for e in groups["run"] if e["name"] not in remote]
-    pull = [e for e in groups["run"] if e["name"] in remote]
-    print(f"study: {len(groups['done'])} experiments done, {len(pull)} on the Git remote to pull, "
-          f"{len(todo)} to run on Ray", file=sys.stderr)
-    if args.dry_run:
-        print("\n".join(f"  {e['name']}: {'to pull' if e in pull else 'to run on Ray'}" for e in pull + todo))
-        return
-    runner.submit(todo)
-    runner.wait([e["name"] for e in todo + pull])
-
-
-def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+def parse(argv: list[str] | None) -> argparse.Namespace:
+    parser = Parser(description=__doc__.split("\n\n")[0])
     parser.add_argument("study", nargs="?", type=Path,
                         help="study file (YAML), e.g. studies/overfitting.yaml")
     parser.add_argument("--set", dest="overrides", action="append", metavar="KEY=VALUE",
@@ -372,7 +276,8 @@ def main(argv: list[str] | None = None) -> None:
                         help="queue workers that may share one GPU (JOBS above the GPUs x this: an error)")
     parser.add_argument("--gpus", type=int, help="GPUs to pin workers to (default: as nvidia-smi lists "
                         "them; 0 on a CPU machine). Set on a CPU machine, it checks the pinning")
-    parser.add_argument("--dry-run", action="store_true", help="print the plan and an estimated time only")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="print the plan, the time and the DVC cache it will take; run nothing")
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: the DVC queue on this machine; ray: Ray tasks on a cluster "
                         "(RAY_ADDRESS)")
@@ -383,44 +288,127 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--omp-threads", type=int, default=1,
                         help="ray: OMP_NUM_THREADS of every task (the same everywhere: the same numbers)")
     parser.add_argument("--collect", action="store_true", help="aggregate the finished experiments only")
+    parser.add_argument("--prune-models", action="store_true",
+                        help="after the report, remove the study's finished experiments' models from the "
+                        "DVC cache (the report never reads them)")
     parser.add_argument("--out", type=Path, help="output folder (default: reports/study/<study name>)")
     parser.add_argument("--language", choices=("en", "ja"), help="report language (default: report.language)")
-    args = parser.parse_args(argv)
-    if (args.study is None) == (args.overrides is None):
-        parser.error("give a study file or --set KEY=VALUE (a two-configuration study), not both")
+    return parser.parse_args(argv)
+
+
+def runner(args: argparse.Namespace):
+    if args.engine == "ray":
+        from ja_sentiment.tools.study_ray import RayRunner
+
+        return RayRunner(args.git_remote, args.dvc_remote, args.ray_address, args.cpus_per_task,
+                         args.omp_threads)
+    from ja_sentiment.tools.study_queue import LocalQueue
+
+    return LocalQueue(args.jobs, args.gpus, args.jobs_per_gpu)
+
+
+def collect(study: StudyFile, planned: list[dict], names: list[str], failures: dict[str, str]) -> dict:
+    """The study's result from the experiments that pass every check; every planned experiment
+    without one, and every experiment left out, listed with why."""
+    found, left_out = survey(planned, exp_refs(), read_at, data_md5())
+    tasks = {t.name: t.status for t in queue_tasks()}
+    runs: dict[str, dict[int, dict]] = {}
+    for exp in planned:
+        if exp["identity"] in found:
+            record = found[exp["identity"]]
+            runs.setdefault(exp["config"], {})[exp["seed"]] = run_data(record, read_at, names)
+        elif not any(x["name"] == exp["name"] for x in left_out):
+            why = failures.get(exp["name"]) or {"Queued": "still queued", "Running": "still running",
+                                                "Failed": "failed (`dvc queue logs` it)"}.get(
+                tasks.get(exp["name"], ""), "not run yet")
+            left_out.append({"name": exp["name"], "why": why})
+    if study.baseline not in runs:
+        for entry in left_out:
+            print(f"study: left out {entry['name']}: {entry['why']}", file=sys.stderr)
+        raise StudyError(f"study: no finished experiment of the baseline {study.baseline!r} passes the "
+                         "checks (left out above): nothing to compare with")
+    result = aggregate(study, runs, names)
+    result["left_out"] = left_out
+    # Where each counted number comes from: the experiment (perhaps another study's, with the same
+    # identity), its commit and baseline commit, its finetune run.
+    result["provenance"] = {e["name"]: {"identity": e["identity"], **{k: found[e["identity"]][k] for k in
+                                        ("name", "rev", "baseline", "run_id", "data_md5")}}
+                            for e in planned if e["identity"] in found}
+    return result
+
+
+def write(result: dict, out: Path, language: str) -> Path:
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "study.json").write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
+    plots(result, out, language)
+    report = out / "study.md"
+    report.write_text(markdown(result, language), encoding="utf-8")
+    return report
+
+
+def execute(args: argparse.Namespace, study: StudyFile, planned: list[dict]) -> dict[str, str]:
+    """Plan against what exists, then run what is missing; the failures ({name: why})."""
+    found, _ = survey(planned, exp_refs(), read_at, data_md5())
+    groups = classify(planned, found, queue_tasks() if args.engine == "local" else [],
+                      {r.name for r in exp_refs()})
+    untracked = untracked_code(planned)
+    if untracked:
+        raise StudyError(f"study: the stages depend on {', '.join(untracked)}, which git does not track: "
+                         "a queued experiment's copy of the repository would not have them; `git add` them")
+    if args.dry_run:
+        code = sorted({p for e in planned for stage in e["inputs"].values() for p in stage["code"]})
+        changed = git("status", "--porcelain", "--", *code, "dvc.yaml", "params.yaml")
+        notes = [estimate(groups["run"], args.jobs), study_cache.estimate(len(groups["run"]))]
+        if changed.strip():
+            notes.append("uncommitted changes to files the experiments depend on; they run with them as they "
+                         "are now, and their identity records them:\n" + changed.rstrip())
+        print_plan(study, planned, groups, found, notes)
+        return {}
+    if groups["stale"]:
+        run_dvc("study", "queue", "remove", *groups["stale"])  # old Success/Failed lines of these names
+    waiting = {e["name"]: e["task"] for e in groups["waiting"] if e["task"]}
+    print(f"study {study.name}: {len(groups['done'])} experiments done, {len(groups['run'])} to run, "
+          f"{len(waiting)} queued or running to wait for", file=sys.stderr)
+    failures = {e["name"]: "not run: its name is taken by an experiment left out; `dvc exp remove` it"
+                for e in groups["blocked"]}
+    if groups["run"] or waiting:
+        failures |= runner(args).run(groups["run"], waiting)
+    return failures
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    seeds = validate(args)
     study = load_study(args.study) if args.study else adhoc(args.overrides)
-    seeds = sorted(set(args.seeds))
-    if len(seeds) < 2:
-        parser.error("--seeds: give at least 2 distinct seeds (a spread over seeds needs two)")
     params = load_params()
     names = list(params.preprocess.label_names)
     language = args.language or params.report.language
-    workspace = yaml.safe_load(PARAMS_FILE.read_text(encoding="utf-8"))
-    planned = plan(study, seeds, [c for c in args.only.split(",") if c])
-    if not args.collect and args.engine == "ray":
-        run_on_ray(args, planned, workspace)
-    elif not args.collect:
-        shown = experiments()
-        groups = classify(planned, shown, statuses([e["name"] for e in planned]), workspace)
-        if args.dry_run:
-            print_plan(study, planned, groups, estimate(groups["run"], workspace, args.jobs))
-            return
-        runner = LocalQueue(args.jobs, args.gpus, args.jobs_per_gpu)
-        runner.submit(groups["run"])
-        waiting = [e["name"] for e in groups["run"] + groups["waiting"]]
-        print(f"study {study.name}: {len(groups['done'])} experiments done, {len(waiting)} to wait for",
-              file=sys.stderr)
-        if waiting:
-            runner.wait(waiting)
-    result = collect(study, planned, all_commits=args.collect, names=names)
-    report = write(result, args.out or Path("reports/study") / study.name, language)
+    workspace = load_yaml(PARAMS_FILE.read_text(encoding="utf-8"))
+    planned = identify(plan(study, seeds, [c for c in args.only.split(",") if c]), workspace)
+    if args.dry_run:
+        execute(args, study, planned)
+        return
+    with study_lock(study.name):
+        failures = {} if args.collect else execute(args, study, planned)
+        result = collect(study, planned, names, failures)
+        report = write(result, args.out or Path("reports/study") / study.name, language)
+        if args.prune_models:
+            # Only the experiments this study made: one reused from another study keeps its model.
+            commits = sorted({p["rev"] for name, p in result["provenance"].items() if p["name"] == name})
+            files, size = study_cache.prune(commits)
+            print(f"study: removed {files} files ({size / 1e6:,.0f} MB) of {len(commits)} experiments' "
+                  "models "
+                  "from the DVC cache", file=sys.stderr)
     for config, comp in result["comparisons"].items():
         c = comp[METRICS[0]]
         print(f"{config:<20} macro-F1 {100 * c['diff']:+.1f} [{100 * c['ci_low']:+.1f}, "
               f"{100 * c['ci_high']:+.1f}] points, Holm p {c['p_holm']:.3g}: {c['verdict']}")
-    if result["missing"]:
-        print(f"study: missing experiments (not finished): {result['missing']}", file=sys.stderr)
+    for entry in result["left_out"]:
+        print(f"study: left out {entry['name']}: {entry['why']}", file=sys.stderr)
     print(f"study: wrote {report}", file=sys.stderr)
+    if failures:
+        raise StudyError(f"study: {len(failures)} experiment(s) failed or did not run: {sorted(failures)}; "
+                         "running the study again queues them again and keeps the finished ones")
 
 
 if __name__ == "__main__":

@@ -21,7 +21,6 @@ Ray is an optional extra: `pip install '.[ray]'`.
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
@@ -31,8 +30,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from ja_sentiment.identity import TARGET
 from ja_sentiment.study import StudyError
-from ja_sentiment.tools.study import TARGET, dvc
+from ja_sentiment.tools.dvc_cli import exp_refs, git, run_dvc, set_args
 
 # Passed on from the driver to every task: where the models come from, and a fixed thread count
 # (Ray sets OMP_NUM_THREADS from each task's CPUs; the same value everywhere gives the same numbers).
@@ -50,11 +50,8 @@ def import_ray():
     return ray
 
 
-def git(*args: str, cwd: str | Path | None = None, check: bool = True) -> str:
-    proc = subprocess.run(["git", *args], cwd=cwd, capture_output=True, text=True)
-    if check and proc.returncode:
-        raise StudyError(f"study: `git {' '.join(args)}` failed: {proc.stderr.strip()[-1000:]}")
-    return proc.stdout
+def dvc(*args: str) -> str:
+    return run_dvc("study", *args)
 
 
 def shareable(git_remote: str, dvc_remote: str | None) -> dict:
@@ -86,8 +83,7 @@ def shareable(git_remote: str, dvc_remote: str | None) -> dict:
 
 def pushed(git_url: str) -> set[str]:
     """Names of the experiments on the Git remote (refs/exps/<baseline>/<name>)."""
-    out = git("ls-remote", git_url, "refs/exps/*", check=False)
-    return {line.rsplit("/", 1)[-1] for line in out.splitlines() if "/" in line}
+    return {ref.name for ref in exp_refs(remote=git_url)}
 
 
 def _die_with_parent() -> None:
@@ -124,14 +120,15 @@ def run_on_node(share: dict, exp: dict, env_vars: dict[str, str]) -> dict:
         sh("git", "checkout", "-q", share["commit"], cwd=work)
         sh("dvc", "remote", "add", "--local", "-f", share["dvc_remote"], share["dvc_url"], cwd=work)
         sh("dvc", "pull", "-q", "-r", share["dvc_remote"], "--allow-missing", cwd=work, check=False)
-        sets = [x for key, value in exp["set"].items() for x in ("-S", f"{key}={json.dumps(value)}")]
-        sh("dvc", "exp", "run", "-n", name, *sets, TARGET, cwd=work)
+        sh("dvc", "exp", "run", "-n", name, *set_args(exp["set"]), TARGET, cwd=work)
         sh("dvc", "exp", "push", "-r", share["dvc_remote"], "origin", name, cwd=work)
     return {"name": name, "ran": True, "pid": os.getpid()}
 
 
 class RayRunner:
-    """Submits a study's experiments as Ray tasks and brings them back with `dvc exp pull`."""
+    """Runs a study's experiments as Ray tasks and brings them back with `dvc exp pull`: an experiment
+    already on the Git remote is pulled, not run again. The same `run(todo, waiting) -> failures` as
+    the local queue's runner (study_queue.py); `waiting` is the local queue's and stays empty here."""
 
     def __init__(self, git_remote: str = "origin", dvc_remote: str | None = None, address: str | None = None,
                  cpus_per_task: float = 1, omp_threads: int = 1) -> None:
@@ -159,10 +156,20 @@ class RayRunner:
                                                max_retries=MAX_RETRIES, retry_exceptions=False)
         self.futures = {task.remote(self.share, exp, self.env): exp["name"] for exp in todo}
 
-    def wait(self, names: list[str]) -> None:
+    def run(self, todo: list[dict], waiting: dict[str, str]) -> dict[str, str]:
+        remote = self.done()
+        pull = [e["name"] for e in todo if e["name"] in remote]
+        to_run = [e for e in todo if e["name"] not in remote]
+        print(f"study: {len(pull)} experiments on the Git remote to pull, {len(to_run)} to run on Ray",
+              file=sys.stderr)
+        if to_run:
+            self.submit(to_run)
+        return self.wait([e["name"] for e in todo])
+
+    def wait(self, names: list[str]) -> dict[str, str]:
         ray = self.ray
         pending = list(self.futures)
-        failed = []
+        failed = {}
         with tqdm(total=len(pending), desc="study (ray)", unit="exp", file=sys.stderr) as bar:
             while pending:
                 ready, pending = ray.wait(pending, num_returns=1)
@@ -170,11 +177,10 @@ class RayRunner:
                     try:
                         ray.get(ref)
                     except Exception as err:  # the task failed for good (retries spent, or an error)
-                        failed.append(f"{self.futures[ref]}: {str(err).strip().splitlines()[-1][:300]}")
+                        last = str(err).strip().splitlines()[-1][:300]
+                        failed[self.futures[ref]] = f"failed on Ray: {last}"
                     bar.update(1)
         on_remote = self.done() & set(names)
         if on_remote:
             dvc("exp", "pull", "-f", "-r", self.share["dvc_remote"], self.git_remote, *sorted(on_remote))
-        if failed:
-            raise StudyError("study: experiment(s) failed on Ray:\n  " + "\n  ".join(failed) +
-                             "\nRunning the study again runs only these (the others are on the Git remote).")
+        return failed
