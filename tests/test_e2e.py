@@ -77,6 +77,9 @@ def test_metrics_name_every_model_and_are_in_range(repo):
     assert evaluate["tfidf"]["test"]["accuracy"] > 0.75
     live = metrics(repo)["dvclive/metrics.json"]
     assert live["epochs_run"] == 2 and 1 <= live["best_epoch"] <= 2
+    # One finetune run's id in its three records: what a study checks to count the scores as its own.
+    assert re.fullmatch(r"[0-9a-f]{32}", live["run_id"])
+    assert live["run_id"] == provenance["run_id"] == finetuned["run_id"]
     assert (live["base_model"], live["commit"], live["standin"], live["precision"]) == (
         standins.BERT_ID, COMMITS["bert"], True, train_precision("auto"))
     # The saved model is a classifier now, whatever the checkpoint's architecture was.
