@@ -5,9 +5,10 @@
 - `paired_comparison`: two models on the same rows: the difference in accuracy and in macro-F1 with
   a paired-bootstrap interval (the same resampled rows for both models) and the exact McNemar
   p-value on right/wrong (statsmodels), then a verdict.
-- `seed_summary` / `compare_seeds`: a configuration over several seeds, and two configurations
-  compared by the difference of their means with Welch's t interval (scipy.stats.ttest_ind). That
-  interval counts seed-to-seed variation only, on one fixed test set, and its verdicts say so.
+- `seed_summary` / `compare_seeds`: a configuration over several seeds, and two configurations run
+  with the same seeds compared by the mean of their per-seed differences with the paired t interval
+  (scipy.stats.ttest_rel). That interval counts seed-to-seed variation only, on one fixed test set,
+  and its verdicts say so.
 
 Every score is computed from the same counts as sklearn's classification_report, with one rule for a
 class that has no gold and no predicted row (possible only in a bootstrap resample): its F1 is 0, as
@@ -32,7 +33,7 @@ BETTER, WORSE, UNCLEAR = "better", "worse", "not distinguishable"
 # Over seeds, on one fixed test set: the verdict names what the interval covers.
 SEEDS_NOTE = " across these seeds, on this one test set"
 SEEDS_BETTER, SEEDS_WORSE, UNCLEAR_SEEDS = (v + SEEDS_NOTE for v in (BETTER, WORSE, UNCLEAR))
-NO_SPREAD = "no interval: every seed gave the same score in each configuration"
+NO_SPREAD = "no interval: the difference was the same on every seed"
 
 
 def _scores(gold: np.ndarray, pred: np.ndarray, n_classes: int, axis: int = -1) -> np.ndarray:
@@ -138,19 +139,22 @@ def seed_summary(values: Sequence[float]) -> dict:
 
 
 def compare_seeds(a: Sequence[float], b: Sequence[float]) -> dict:
-    """Mean of A minus mean of B with Welch's t 95% interval (needs 2+ seeds each) and a verdict.
-    The interval counts seed-to-seed variation on one fixed test set, not the test set's own noise.
-    When neither configuration's scores vary over its seeds there is no spread to build an interval
-    from: no interval, and a verdict that says so (never "better" from a zero-width interval)."""
+    """Mean of A minus mean of B, where A[i] and B[i] come from the same seed, with the paired t 95%
+    interval over the per-seed differences (needs 2+ seeds) and a verdict. The interval counts
+    seed-to-seed variation on one fixed test set, not the test set's own noise. When the per-seed
+    differences do not vary there is no spread to build an interval from: no interval, and a verdict
+    that says so (never "better" from a zero-width interval)."""
     a, b = np.asarray(a, dtype=float), np.asarray(b, dtype=float)
+    if a.shape != b.shape:
+        raise ValueError(f"compare_seeds: paired by seed, so the same seeds in both: {a.shape} vs {b.shape}")
     diff = float(a.mean() - b.mean())
-    if len(a) < 2 or len(b) < 2:
+    if len(a) < 2:
         return {"diff": diff, "ci_low": None, "ci_high": None, "p": None, "verdict": UNCLEAR_SEEDS}
-    if np.ptp(a) == 0 and np.ptp(b) == 0:
+    if np.ptp(a - b) <= 1e-12:  # the same difference on every seed, but for rounding
         return {"diff": diff, "ci_low": None, "ci_high": None, "p": None, "verdict": NO_SPREAD}
     with warnings.catch_warnings():  # near-identical seed scores: scipy warns, the interval is still right
         warnings.filterwarnings("ignore", "Precision loss occurred", RuntimeWarning)
-        test = stats.ttest_ind(a, b, equal_var=False)
+        test = stats.ttest_rel(a, b)
     ci = test.confidence_interval(CONFIDENCE)
     low, high = float(ci.low), float(ci.high)
     return {"diff": diff, "ci_low": low, "ci_high": high, "p": float(test.pvalue),

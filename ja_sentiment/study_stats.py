@@ -30,7 +30,9 @@ METRIC_INDEX = {"accuracy": 0, "macro_f1": 1}
 
 def min_resamples(n_tests: int, alpha: float, per_threshold: int = 20) -> int:
     """Resamples enough for the smallest Holm threshold (alpha / n_tests) to be resolved by at least
-    `per_threshold` resamples: a p-value's resolution is 1 / (resamples + 1)."""
+    `per_threshold` resamples. The two-sided p-value is twice the smaller tail's share, counting the
+    observed difference as one resample: its resolution is 2 / (resamples + 1), so the smallest
+    threshold is 20 / 2 = 10 times the resolution."""
     return math.ceil(per_threshold * max(n_tests, 1) / alpha)
 
 

@@ -133,25 +133,32 @@ def test_mcnemar_matches_a_hand_built_table(only_a, only_b, p):
         assert p == pytest.approx(scipy_stats.binomtest(only_a, only_a + only_b).pvalue)
 
 
-def test_seed_summary_and_welch_interval():
+def test_seed_summary_and_paired_seed_interval():
     assert seed_summary([0.8, 0.82, 0.81]) == {"seeds": 3, "mean": pytest.approx(0.81),
                                                "std": pytest.approx(0.01), "min": 0.8, "max": 0.82}
-    result = compare_seeds([0.80, 0.81, 0.79], [0.70, 0.71, 0.69])
-    # Welch: difference 0.1, standard error sqrt(2 * 0.01**2 / 3), 4 degrees of freedom.
-    half = scipy_stats.t.ppf(0.975, 4) * np.sqrt(2 * 0.01 ** 2 / 3)
+    # The same seeds in both: per-seed differences 0.11, 0.09, 0.10: mean 0.1, sd 0.01, 2 degrees of freedom.
+    result = compare_seeds([0.81, 0.80, 0.79], [0.70, 0.71, 0.69])
+    half = scipy_stats.t.ppf(0.975, 2) * 0.01 / np.sqrt(3)
     assert result["diff"] == pytest.approx(0.1)
     assert (result["ci_low"], result["ci_high"]) == pytest.approx((0.1 - half, 0.1 + half))
     assert result["verdict"] == SEEDS_BETTER == "better across these seeds, on this one test set"
+    # Paired, not Welch: a seed effect shared by both configurations cancels. Unpaired, the spread of
+    # 0.05 between seeds would swamp the 0.01 difference; paired, the differences are 0.01 +- 0.001.
+    shared = compare_seeds([0.801, 0.851, 0.9], [0.79, 0.84, 0.89])
+    assert shared["ci_low"] > 0 and shared["verdict"] == SEEDS_BETTER
+    assert scipy_stats.ttest_ind([0.801, 0.851, 0.9], [0.79, 0.84, 0.89]).pvalue > 0.5  # Welch sees nothing
     assert compare_seeds([0.80, 0.82, 0.79], [0.80, 0.79, 0.81])["verdict"] == UNCLEAR_SEEDS
     assert compare_seeds([0.8], [0.7])["ci_low"] is None  # one seed: no interval
+    with pytest.raises(ValueError, match="paired by seed"):
+        compare_seeds([0.8, 0.7], [0.7])
 
 
 def test_seeds_without_spread_give_no_interval_and_no_better():
-    result = compare_seeds([0.80, 0.80, 0.80], [0.70, 0.70, 0.70])
+    result = compare_seeds([0.80, 0.81, 0.79], [0.70, 0.71, 0.69])  # the same difference on every seed
     assert result["diff"] == pytest.approx(0.1)
     assert (result["ci_low"], result["ci_high"], result["p"]) == (None, None, None)
     assert result["verdict"] == NO_SPREAD and "better" not in result["verdict"]
-    # Spread in one configuration is enough for Welch's interval.
+    # Differences that vary give an interval, though one configuration's scores do not.
     assert compare_seeds([0.80, 0.81, 0.79], [0.70, 0.70, 0.70])["ci_low"] is not None
 
 
