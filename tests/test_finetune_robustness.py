@@ -88,11 +88,15 @@ def test_same_params_and_seed_give_identical_outputs(single_runs):
     assert {"models/finetuned/model.safetensors", "models/finetuned/provenance.json",
             "dvclive/metrics.json", "dvclive/plots/metrics/dev/macro_f1.tsv"} <= first.keys()
     metrics = [json.loads(f["dvclive/metrics.json"]) for f in (first, second)]
-    for m in metrics:
+    provenance = [json.loads(f["models/finetuned/provenance.json"]) for f in (first, second)]
+    for m, prov in zip(metrics, provenance, strict=True):
         assert all(m.pop(k) > 0 for k in TIMING_KEYS)
+        assert m.pop("run_id") == prov.pop("run_id")  # each run its own id, in both of its records
     assert metrics[0] == metrics[1]  # equal, not close: losses, accuracy, macro-F1, best epoch
-    # Everything else byte for byte: weights, config, tokenizer, provenance, every dvclive TSV.
-    assert [name for name in first if name != "dvclive/metrics.json" and first[name] != second[name]] == []
+    assert provenance[0] == provenance[1]
+    # Everything else byte for byte: weights, config, tokenizer, every dvclive TSV.
+    own = {"dvclive/metrics.json", "models/finetuned/provenance.json"}
+    assert [name for name in first if name not in own and first[name] != second[name]] == []
     # ... and so the predictions that `pipeline()` makes with the saved model.
     assert np.array_equal(*(dev_probs(p / "models/finetuned") for p in single_runs))
 
