@@ -31,7 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from ja_sentiment.countermeasures import COUNTERMEASURES
 from ja_sentiment.params import PARAMS_FILE, Params
 from ja_sentiment.stats import BETTER, UNCLEAR, WORSE, compare_seeds, seed_summary
-from ja_sentiment.study_stats import curve_summary, holm, min_resamples, two_level_bootstrap
+from ja_sentiment.study_stats import curve_summary, holm, seed_row_moments, simultaneous
 
 Scalar = str | int | float | bool | None
 ConfigName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$")]
@@ -63,8 +63,6 @@ class StudyFile(BaseModel):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     baseline: ConfigName = "baseline"
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05  # level of the Holm-adjusted verdicts
-    resamples: Annotated[int, Field(ge=200, le=200_000)] = 10_000  # raised to what Holm needs
-    bootstrap_seed: int = 0
     configs: dict[ConfigName, Config]
 
     @model_validator(mode="after")
@@ -257,26 +255,30 @@ def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequenc
         entry["cuda_visible_devices"] = {str(s): by_seed[s].get("cuda_visible_devices") for s in seeds}
         out["configs"][config] = entry
     others = [c for c in runs if c != base]
-    resamples = max(study.resamples, min_resamples(len(others), study.alpha))
+    # Holm's family: every countermeasure of the study file, run or not (one not run, or with fewer
+    # than 2 seeds paired with the baseline's, counts as p = 1): --only never shrinks the correction.
+    family = [c for c in study.configs if c != base]
+    out["family"] = len(family)
     for metric in METRICS:
         tests = {}
         for config in others:
             paired = sorted(set(runs[config]) & set(runs[base]))
-            if not paired:
+            if len(paired) < 2:
                 continue
             a = np.stack([runs[config][s]["pred"].to_numpy() for s in paired])
             b = np.stack([runs[base][s]["pred"].to_numpy() for s in paired])
-            tests[config] = two_level_bootstrap(gold.to_numpy(), a, b, len(names), metric, resamples,
-                                                study.bootstrap_seed)
+            tests[config] = seed_row_moments(gold.to_numpy(), a, b, len(names), metric)
             tests[config]["paired_seeds"] = paired
+            tests[config].update(simultaneous(tests[config], len(family), study.alpha))
             tests[config]["seeds_only"] = compare_seeds(
                 [float(runs[config][s]["scores"][metric]) for s in paired],
                 [float(runs[base][s]["scores"][metric]) for s in paired])
-        for config, q in zip(tests, holm([t["p"] for t in tests.values()]), strict=True):
-            tests[config]["p_holm"] = q
-            tests[config]["verdict"] = verdict_of(q, tests[config]["diff"], study.alpha)
-            out["comparisons"].setdefault(config, {})[metric] = tests[config]
-    out["resamples"] = resamples
+        p_values = [tests[c]["p"] if c in tests else 1.0 for c in family]
+        adjusted = dict(zip(family, holm(p_values), strict=True))
+        for config, test in tests.items():
+            test["p_holm"] = adjusted[config]
+            test["verdict"] = verdict_of(test["p_holm"], test["diff"], study.alpha)
+            out["comparisons"].setdefault(config, {})[metric] = test
     out["standin"] = any(c["standin"] for c in out["configs"].values())
     return out
 

@@ -255,7 +255,7 @@ def test_experiment_reruns_only_finetune_and_after(repo, tmp_path):
     run(repo, "dvc", "checkout", "--force")
 
 
-STUDY = {"name": "t", "resamples": 2000, "configs": {  # 2000: enough for 2 comparisons, and quick
+STUDY = {"name": "t", "configs": {
     "baseline": {},
     "short": {"countermeasure": "fewer_epochs", "set": {"train.epochs": 1}},
     "dropped": {"countermeasure": "drop_label_issues", "set": {"train.drop_label_issues": 50}}}}
@@ -355,6 +355,9 @@ def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
     assert set(devices) == {"0", "1"}, devices
     report = (repo / "build/study/study.md").read_text()
     assert "### drop_label_issues" in report and "Made with offline stand-ins" in report
+    # The seed x row intervals, with their simultaneous (Bonferroni-level) companions.
+    assert "[simultaneous interval]" in report and "seed level's degrees of freedom" in report
+    assert all(c["macro_f1"]["df"] == 1 for c in result["comparisons"].values())  # 2 seeds
     assert "Experiments left out" not in report and result["left_out"] == []
     assert (repo / "build/study/plots/forest.png").stat().st_size > 5000
     assert (repo / "dvclive/metrics.json").read_text() == before  # the workspace is untouched

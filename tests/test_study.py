@@ -101,7 +101,7 @@ def fake_runs(seeds: list[int], shift: int, n: int = 200, epochs: int = 3) -> di
 
 @pytest.fixture
 def result() -> dict:
-    study = st.StudyFile(name="s", resamples=500, configs={
+    study = st.StudyFile(name="s", configs={
         "baseline": st.Config(), "weight_decay": st.Config(countermeasure="weight_decay",
                                                            set={"train.weight_decay": 0.1}),
         "dropout": st.Config(countermeasure="dropout", set={"train.hidden_dropout": 0.2})})
@@ -118,12 +118,14 @@ def test_aggregate_summarises_seeds_and_judges_with_holm(result):
     assert wd["overfitting"] == {"kept_epoch": [2, 2, 2], "min_dev_ce_epoch": [2, 2, 2],
                                  "dev_ce_rise": [pytest.approx(0.05)] * 3,
                                  "gap_at_kept": [pytest.approx(0.3)] * 3}
-    assert result["resamples"] == 800  # raised from 500: 2 countermeasures at 0.05 need 20 * 2 / 0.05
+    assert result["family"] == 2  # Holm and the simultaneous intervals across both countermeasures
     comparisons = result["comparisons"]
     big, small = comparisons["weight_decay"]["accuracy"], comparisons["dropout"]["accuracy"]
     assert big["diff"] == pytest.approx(0.3) and big["verdict"] == "better" and big["p_holm"] < 0.05
     assert small["diff"] == pytest.approx(0.005) and small["verdict"] == "not distinguishable"
-    assert big["seeds"] == 3
+    assert big["seeds"] == 3 and big["df"] == 2  # the seed level's degrees of freedom
+    assert (big["ci_low_simultaneous"] < big["ci_low"] < big["diff"] < big["ci_high"]
+            < big["ci_high_simultaneous"])
     # The fake runs differ by the same 60 rows on every seed: paired by seed, no spread to build on.
     assert big["seeds_only"]["verdict"] == "no interval: the difference was the same on every seed"
 
@@ -133,7 +135,7 @@ def test_the_report_explains_every_countermeasure_in_both_languages(result, tmp_
     for key, cm in COUNTERMEASURES.items():
         assert f"### {key}" in en and cm.what["en"] in en and cm.sources[0].cite() in en
     assert en.count("Not run in this study.") == len(COUNTERMEASURES) - 2
-    assert "Holm-adjusted p-value across the study's 2 countermeasures" in en
+    assert "Holm-adjusted p-value across the 2 countermeasures" in en
     assert "| `weight_decay` | 3 | +30.0 [" in en and "**Made with offline stand-ins" in en
     assert "not distinguishable: the data do not show a difference" in en
     ja = markdown(result, "ja")
