@@ -153,7 +153,7 @@ def seed_row_moments(gold: Sequence[int], a: np.ndarray, b: np.ndarray, n_classe
     var = (max(ms[0], ms[2]) + max(0.0, ms[1] - ms[2])) / (n_seeds * n_rows)
     # The seed level's degrees of freedom, S - 1, not Satterthwaite's: that one follows the estimated
     # share of the seed level, and three seeds that happen to agree give it hundreds of degrees of
-    # freedom and a far too narrow interval (simulated: a family-wise error of 0.1-0.2 at 2-3 seeds).
+    # freedom and a far too narrow interval (docs/statistics.md: what the simulations showed).
     # With the row level nearly known, S - 1 is the conservative choice (exact if the rows vanish).
     dof = float(n_seeds - 1)
     if var <= 0:  # the same difference on every row of every seed: no spread, and no claim from it

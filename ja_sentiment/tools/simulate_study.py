@@ -1,23 +1,27 @@
 """Not a pipeline stage: studies simulated with known truth, to measure how often a study's intervals
 and verdicts err (coverage, family-wise error under Holm, power) for today's method and the new one.
 
-    python -m ja_sentiment.tools.simulate_study --studies 300            (the table in docs/statistics.md)
+    python -m ja_sentiment.tools.simulate_study --studies 300 --power-studies 100 --bootstrap-studies 60
+                                                            (the table in docs/statistics.md)
 
 A simulated study has the test set's shape (553 rows with pn's class mix: 78 negative, 139 neutral,
 336 positive; a new sample of rows each study) and `family` countermeasures against a baseline over
 S seeds. Row i of configuration c's run with seed s is right with probability
-sigmoid(base + row_i + config_row_ci + seed_cs + effect_c), otherwise one of the two other classes:
-row_i the row's difficulty (shared by every configuration), config_row_ci a configuration's own row
-effects (fixed over its seeds), seed_cs the run's seed effect (Gaussian; in the heavy-tailed worlds a
-share of runs also diverge, a further drop), effect_c the planted effect (0 for a null
+sigmoid(base + row_i + config_row_ci + shared_s + seed_cs + effect_c), otherwise one of the two other
+classes: row_i the row's difficulty (shared by every configuration), config_row_ci a configuration's
+own row effects (fixed over its seeds: the row level a comparison must count), shared_s the seed's
+effect common to every configuration run with it (what pairing by seed cancels), seed_cs the run's
+own seed effect (Gaussian; in the heavy-tailed world a share of runs also diverge, a further drop),
+effect_c the planted effect (0 for a null
 countermeasure). Every configuration is drawn from the same process but for effect_c, so a null
 countermeasure's true difference is exactly 0; a planted one's truth (the expected difference of
 macro-F1 over seeds and over the population of rows) is computed once by Monte Carlo on many rows and
 seeds, and its logit effect is set to give +2, +4 or +6 points.
 
 Methods: `bootstrap` (the two-level paired bootstrap, ja_sentiment.study_stats.two_level_bootstrap)
-and `moments` (the seed x row method of moments with Satterthwaite's t,
-study_stats.seed_row_moments); both with Holm across the family on macro-F1.
+and `moments` (the seed x row method of moments with a t on S - 1 degrees of freedom,
+study_stats.seed_row_moments); both with Holm across the family on macro-F1. `seeds_only`, a straw
+man that ignores the row level, is there for the tests to show the simulator catches it.
 """
 
 from __future__ import annotations
@@ -45,21 +49,23 @@ class World:
     diverging: float = 0.0
     drop: float = 1.5
     row_sd: float = 4.0
-    config_row_sd: float = 0.1
+    config_row_sd: float = 0.8
+    shared_seed_sd: float = 0.2  # a seed's effect shared by every configuration run with it
     base: float = 4.3  # with row_sd 4: test accuracy about 0.84
 
 
-# Per-seed sd of test accuracy (seed_sd_points): about 1.1, 1.6, 2.6 and 3.7 points.
+# Per-seed sd of test accuracy (seed_sd_points): about 1.1, 1.6, 2.6 and 3.8 points.
 WORLDS = (World("rows only", 0.0), World("seed sd moderate", 0.2), World("seed sd large", 0.4),
           World("heavy-tailed", 0.2, diverging=0.1))
 
 
 def runs(world: World, rng: np.random.Generator, gold: np.ndarray, row: np.ndarray, n_seeds: int,
-         effect: float) -> np.ndarray:
-    """(seeds, rows) predictions of one configuration on these rows."""
+         effect: float, shared: np.ndarray | None = None) -> np.ndarray:
+    """(seeds, rows) predictions of one configuration on these rows (`shared`: the seeds' effects
+    common to every configuration, (seeds, 1))."""
     n = len(gold)
     logit = world.base + row + rng.normal(0, world.config_row_sd, n) + effect
-    seed = rng.normal(0, world.seed_sd, (n_seeds, 1))
+    seed = rng.normal(0, world.seed_sd, (n_seeds, 1)) + (0.0 if shared is None else shared)
     seed -= world.drop * (rng.random((n_seeds, 1)) < world.diverging)
     right = rng.random((n_seeds, n)) < 1 / (1 + np.exp(-(logit + seed)))
     wrong = (gold + rng.integers(1, 3, (n_seeds, n))) % 3
@@ -75,7 +81,7 @@ def test_rows(rng: np.random.Generator, world: World, n_rows: int | None = None
     return gold, rng.normal(0, world.row_sd, len(gold))
 
 
-def truth(world: World, effect: float, n_rows: int = 30_000, n_seeds: int = 20, seed: int = 0) -> float:
+def truth(world: World, effect: float, n_rows: int = 20_000, n_seeds: int = 60, seed: int = 0) -> float:
     """Expected macro-F1 of a configuration with `effect` minus the baseline's, over seeds and over
     the population of rows (Monte Carlo with common random numbers)."""
     means = []
@@ -95,17 +101,31 @@ def effect_for(world: World, points: float) -> float:
     return (low + high) / 2
 
 
+def seeds_only(gold: np.ndarray, a: np.ndarray, b: np.ndarray) -> dict:
+    """A straw man the simulator must catch: the paired t over the per-seed differences of macro-F1,
+    blind to the test set's own sampling noise (the row level)."""
+    d = per_seed_scores(gold, a, 3, "macro_f1") - per_seed_scores(gold, b, 3, "macro_f1")
+    se = max(float(d.std(ddof=1)) / np.sqrt(len(d)), 1e-12)
+    half = float(scipy_stats.t.ppf(0.975, len(d) - 1)) * se
+    p = float(2 * scipy_stats.t.sf(abs(d.mean()) / se, len(d) - 1))
+    return {"diff": float(d.mean()), "ci_low": float(d.mean()) - half, "ci_high": float(d.mean()) + half,
+            "p": p}
+
+
 def study(world: World, rng: np.random.Generator, n_seeds: int, effects: list[float], method: str,
           resamples: int, alpha: float = 0.05) -> list[dict]:
     """One simulated study: per countermeasure (effects[i]) its interval, Holm p and verdict."""
     gold, row = test_rows(rng, world)
-    base = runs(world, rng, gold, row, n_seeds, 0.0)
+    shared = rng.normal(0, world.shared_seed_sd, (n_seeds, 1))
+    base = runs(world, rng, gold, row, n_seeds, 0.0, shared)
     out = []
     for effect in effects:
-        a = runs(world, rng, gold, row, n_seeds, effect)
+        a = runs(world, rng, gold, row, n_seeds, effect, shared)
         if method == "bootstrap":
             boot_seed = int(rng.integers(1 << 31))
             out.append(two_level_bootstrap(gold, a, base, 3, "macro_f1", resamples, boot_seed))
+        elif method == "seeds only":
+            out.append(seeds_only(gold, a, base))
         else:
             out.append(seed_row_moments(gold, a, base, 3, "macro_f1"))
         out[-1]["effect"] = effect
