@@ -185,3 +185,29 @@ def test_seed_row_moments_on_a_known_two_way_table():
     assert seed_row_moments(gold, a[:1], b[:1], 3, "accuracy")["ci_low"] is None  # one seed: none
     same = seed_row_moments(gold, a, a.copy(), 3, "macro_f1")
     assert (same["diff"], same["p"]) == (0.0, 1.0)
+
+
+def test_the_weighted_bootstrap_equals_resampling_the_rows_themselves():
+    """two_level_bootstrap counts a resample's rows as weights; resampling the rows themselves (the
+    direct way, as it was written before) with the same draws gives the same interval and p."""
+    from ja_sentiment.stats import CONFIDENCE, _scores
+
+    rng = np.random.default_rng(5)
+    gold = rng.integers(0, 3, 120)
+    a = np.where(rng.random((3, 120)) < 0.8, gold, (gold + 1) % 3)
+    b = np.where(rng.random((3, 120)) < 0.7, gold, (gold + 2) % 3)
+    for metric, k in (("macro_f1", 1), ("accuracy", 0)):
+        got = two_level_bootstrap(gold, a, b, 3, metric, resamples=300, seed=9, batch=100)
+        draws = np.random.default_rng(9)
+        diffs = []
+        for _ in range(3):
+            seeds = draws.integers(0, 3, (100, 3))[:, :, None]
+            rows = draws.integers(0, 120, (100, 120))
+            g = np.broadcast_to(gold[rows][:, None, :], (100, 3, 120))
+            diffs.append(_scores(g, a[seeds, rows[:, None, :]], 3)[k].mean(-1)
+                         - _scores(g, b[seeds, rows[:, None, :]], 3)[k].mean(-1))
+        diffs = np.concatenate(diffs)
+        tail = (1 - CONFIDENCE) / 2
+        assert (got["ci_low"], got["ci_high"]) == pytest.approx(tuple(np.quantile(diffs, [tail, 1 - tail])))
+        low, high = int((diffs <= 0).sum()), int((diffs >= 0).sum())
+        assert got["p"] == pytest.approx(min(1.0, 2 * (min(low, high) + 1) / 301))
