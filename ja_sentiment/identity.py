@@ -17,7 +17,6 @@ the study that made them; `differences` says where two sets of inputs part.
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import io
 import json
@@ -196,13 +195,7 @@ def _flat_diff(a: dict, b: dict, prefix: str = "") -> list[tuple[str, object, ob
     return out
 
 
-def with_overrides(params: dict, overrides: dict[str, object]) -> dict:
-    """A copy of the params tree with `key.sub: value` overrides applied (keys must exist)."""
-    tree = copy.deepcopy(params)
-    for key, value in overrides.items():
-        *path, last = key.split(".")
-        node = _value(tree, ".".join(path)) if path else tree
-        if not isinstance(node, dict) or last not in node:
-            raise IdentityError(f"params.yaml has no key {key!r}")
-        node[last] = value
-    return tree
+def lock_entry(lock: dict, stage: str, path: str, kind: str = "outs") -> dict:
+    """A stage's entry for `path` among its `kind` (outs or deps) in a dvc.lock; {} where it has none."""
+    entries = ((lock.get("stages") or {}).get(stage) or {}).get(kind) or []
+    return next((e for e in entries if e.get("path") == path), {})

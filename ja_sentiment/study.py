@@ -143,10 +143,7 @@ def typed(params: dict, overrides: dict[str, Scalar]) -> dict[str, Scalar]:
     """The overrides as params.yaml's schema reads them (`1e-5` in a study file is a string to YAML 1.1,
     a float to the schema; `0` for a float is 0.0): what the experiment runs with, sent as such to DVC,
     so that the same value always makes the same experiment."""
-    tree = copy.deepcopy(params)
-    for key, value in overrides.items():
-        set_key(tree, key, value)
-    dumped = flat(Params.model_validate(tree).model_dump(mode="json"))
+    dumped = flat(Params.model_validate(with_overrides(params, overrides)).model_dump(mode="json"))
     return {key: dumped[key] for key in overrides}
 
 
@@ -184,12 +181,12 @@ def plan(study: StudyFile, seeds: Sequence[int], only: Sequence[str] = ()) -> li
             for config in names for seed in seeds]
 
 
-def expected_params(workspace: dict, overrides: dict[str, Scalar]) -> dict[str, object]:
-    """The flat params an experiment with `overrides` must have (the workspace's params.yaml plus them)."""
-    tree = copy.deepcopy(workspace)
+def with_overrides(params: dict, overrides: dict[str, Scalar]) -> dict:
+    """A copy of the params tree with the overrides applied (their keys must exist)."""
+    tree = copy.deepcopy(params)
     for key, value in overrides.items():
         set_key(tree, key, value)
-    return flat(tree)
+    return tree
 
 
 # Reading an experiment's files: `read(rev, path) -> text or None` (git show of the experiment's commit).

@@ -23,25 +23,27 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Sequence
 
-from ja_sentiment.identity import IdentityError, differences, digest, load_yaml, recorded
+from ja_sentiment.data import FINETUNED_DIR, RAW_FILE
+from ja_sentiment.identity import IdentityError, differences, digest, load_yaml, lock_entry, recorded
 from ja_sentiment.study import TEST_ROWS
 from ja_sentiment.tools.dvc_cli import ExpRef
 
-DATA_FILE = "data/raw/pn.tsv"  # the corpus as fetched
+DATA_FILE = RAW_FILE.as_posix()  # the corpus as fetched
 LIVE_METRICS = "dvclive/metrics.json"
 METRICS_FILE = "metrics/evaluate.json"
-MODEL_OUT = "models/finetuned"
+MODEL_OUT = FINETUNED_DIR.as_posix()
 
 # Reading an experiment's files: `read(rev, path) -> text or None` (git show of the experiment's commit).
 Reader = Callable[[str, str], str | None]
 
 
-def inputs_at(commit: str, read: Reader) -> dict:
-    """The inputs DVC recorded at a commit (its dvc.yaml and dvc.lock)."""
+def lock_at(commit: str, read: Reader) -> tuple[dict, dict]:
+    """A commit's dvc.lock and the inputs DVC recorded in it (with the commit's dvc.yaml)."""
     dvc_yaml, lock = read(commit, "dvc.yaml"), read(commit, "dvc.lock")
     if dvc_yaml is None or lock is None:
         raise IdentityError("no dvc.yaml or dvc.lock in its commit")
-    return recorded(load_yaml(dvc_yaml), load_yaml(lock))
+    lock = load_yaml(lock)
+    return lock, recorded(load_yaml(dvc_yaml), lock)
 
 
 def _json(read: Reader, commit: str, path: str) -> dict | None:
@@ -52,9 +54,10 @@ def _json(read: Reader, commit: str, path: str) -> dict | None:
         return None
 
 
-def provenance(ref: ExpRef, read: Reader, data_md5: str | None = None) -> tuple[dict | None, str]:
+def provenance(ref: ExpRef, read: Reader, lock: dict, data_md5: str | None = None) -> tuple[dict | None, str]:
     """The experiment's record for the study (scores, kept epoch, run id, ...), or None and why not.
-    `data_md5`: the corpus file's md5 it must have recorded (the workspace's; None: not checked)."""
+    `lock`: its dvc.lock; `data_md5`: the corpus file's md5 it must have recorded (the workspace's;
+    None: not checked)."""
     live, scores = _json(read, ref.commit, LIVE_METRICS), _json(read, ref.commit, METRICS_FILE)
     if live is None or scores is None:
         return None, f"no {LIVE_METRICS if live is None else METRICS_FILE}"
@@ -65,16 +68,11 @@ def provenance(ref: ExpRef, read: Reader, data_md5: str | None = None) -> tuple[
     if evaluated != run_id:
         return None, (f"its {METRICS_FILE} scores finetune run {evaluated} but its {LIVE_METRICS} "
                       f"is of run {run_id}")
-    lock = load_yaml(read(ref.commit, "dvc.lock") or "")
-    stages = lock.get("stages") or {}
-    made = [o.get("md5") for o in (stages.get("finetune") or {}).get("outs") or []
-            if o.get("path") == MODEL_OUT]
-    used = [d.get("md5") for d in (stages.get("evaluate") or {}).get("deps") or []
-            if d.get("path") == MODEL_OUT]
+    made = lock_entry(lock, "finetune", MODEL_OUT).get("md5")
+    used = lock_entry(lock, "evaluate", MODEL_OUT, "deps").get("md5")
     if not made or made != used:
         return None, f"its dvc.lock: evaluate read another {MODEL_OUT} ({used}) than finetune wrote ({made})"
-    data = next((o.get("md5") for o in (stages.get("fetch") or {}).get("outs") or []
-                 if o.get("path") == DATA_FILE), None)
+    data = lock_entry(lock, "fetch", DATA_FILE).get("md5")
     if data_md5 and data != data_md5:
         return None, f"its {DATA_FILE} (md5 {data}) is not the workspace's (md5 {data_md5})"
     if read(ref.commit, TEST_ROWS) is None:
@@ -98,7 +96,7 @@ def survey(planned: Sequence[dict], refs: Sequence[ExpRef], read: Reader, data_m
     left_out = []
     for ref in sorted(refs, key=lambda r: (r.time, r.name)):
         try:
-            inputs = inputs_at(ref.commit, read)
+            lock, inputs = lock_at(ref.commit, read)
         except IdentityError as err:
             if ref.name in names:
                 left_out.append({"name": ref.name, "why": f"its inputs cannot be read: {err}"})
@@ -110,7 +108,7 @@ def survey(planned: Sequence[dict], refs: Sequence[ExpRef], read: Reader, data_m
                 left_out.append({"name": ref.name,
                                  "why": f"its dvc.lock records other inputs than planned: {why}"})
             continue
-        record, why = provenance(ref, read, data_md5)
+        record, why = provenance(ref, read, lock, data_md5)
         if record is None:
             left_out.append({"name": ref.name, "why": why})
         else:

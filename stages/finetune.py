@@ -2,12 +2,12 @@
 
 Dev macro-F1 picks the best epoch; that model and its tokenizer go to models/finetuned/ (usable
 as-is by `pipeline()`, with provenance.json; it and dvclive/metrics.json carry this run's own
-`run_id`, which evaluate copies into metrics/evaluate.json), per-epoch curves to dvclive/ (the configuration's own
-loss, and plain cross-entropy against the gold labels on dev and on a fixed train sample of dev's
-size: ja_sentiment/training.py). With `train.drop_label_issues: N`, the N training rows that the
-`label_issues` stage ranks lowest are left out of training (data/label_issues/ranking.csv). Epoch checkpoints
-(ja_sentiment/checkpoints.py) live in build/finetune_checkpoints/ and are removed after a
-successful run.
+`run_id`, which evaluate copies into metrics/evaluate.json), per-epoch curves to dvclive/ (the
+configuration's own loss, and plain cross-entropy against the gold labels on dev and on a fixed
+train sample of dev's size: ja_sentiment/training.py). With `train.drop_label_issues: N`, the N
+training rows that the `label_issues` stage ranks lowest are left out of training
+(data/label_issues/ranking.csv). Epoch checkpoints (ja_sentiment/checkpoints.py) live in
+build/finetune_checkpoints/ and are removed after a successful run.
 
 Kill safety: a run killed at any point (SIGTERM, SIGKILL) can be rerun, and with `train.resume` it
 continues from its last complete epoch checkpoint. A process whose launcher (torchrun, DVC) has died

@@ -32,7 +32,7 @@ def planned(seeds=(1, 2), study: st.StudyFile = STUDY) -> list[dict]:
 
 def test_identity_is_the_code_params_and_data_not_the_name_nor_where_the_data_came_from(tmp_path):
     def ident(overrides: dict, root: Path = ROOT) -> str:
-        params = identity.with_overrides(WORKSPACE, overrides)
+        params = st.with_overrides(WORKSPACE, overrides)
         return identity.digest(identity.expected(DVC_YAML, params, root))
 
     base = ident({"train.seed": 1})

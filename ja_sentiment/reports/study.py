@@ -147,12 +147,16 @@ def interval_points(c: dict) -> str:
     return f"{points(c['diff'])} [{points(c['ci_low'])}, {points(c['ci_high'])}]"
 
 
+def simultaneous_points(c: dict) -> str:
+    return f"[{points(c['ci_low_simultaneous'])}, {points(c['ci_high_simultaneous'])}]"
+
+
 def comparisons_table(t: Text, result: dict) -> list[str]:
     lines = [t("comparisons_header"), "|" + "---|" * 9]
     for name, comp in result["comparisons"].items():
         f1, acc = comp["macro_f1"], comp["accuracy"]
-        both = f"[{points(f1['ci_low_simultaneous'])}, {points(f1['ci_high_simultaneous'])}]"
-        lines.append(f"| `{name}` | {f1['seeds']} | {interval_points(f1)} | {both} | {p_value(f1['p'])} | "
+        lines.append(f"| `{name}` | {f1['seeds']} | {interval_points(f1)} | {simultaneous_points(f1)} | "
+                     f"{p_value(f1['p'])} | "
                      f"{p_value(f1['p_holm'])} | {interval_points(acc)} | {p_value(acc['p_holm'])} | "
                      f"{verdict_text(f1['verdict'], f1['ci_low'], f1['ci_high'], t)} |")
     return lines
@@ -177,8 +181,8 @@ def countermeasure_section(t: Text, key: str, result: dict) -> list[str]:
         may = []
         if comp:
             f1, acc = comp["macro_f1"], comp["accuracy"]
-            f1_sim = f"[{points(f1['ci_low_simultaneous'])}, {points(f1['ci_high_simultaneous'])}]"
-            facts.append(t("fact_diff", f1=interval_points(f1), acc=interval_points(acc), n=f1["seeds"], f1_sim=f1_sim,
+            facts.append(t("fact_diff", f1=interval_points(f1), acc=interval_points(acc), n=f1["seeds"],
+                           f1_sim=simultaneous_points(f1),
                            p=p_value(f1["p"]), q=p_value(f1["p_holm"]),
                            verdict=verdict_text(f1["verdict"], f1["ci_low"], f1["ci_high"], t)))
             so = f1["seeds_only"]

@@ -40,7 +40,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from ja_sentiment.data import read_json
-from ja_sentiment.identity import IdentityError, digest, expected, load_yaml, with_overrides
+from ja_sentiment.identity import IdentityError, digest, expected, load_yaml, lock_entry
 from ja_sentiment.params import PARAMS_FILE, load_params
 from ja_sentiment.reports.study import markdown, plots
 from ja_sentiment.study import (
@@ -53,12 +53,12 @@ from ja_sentiment.study import (
     plan,
     run_data,
     typed,
+    with_overrides,
 )
-from ja_sentiment.study_runs import DATA_FILE, survey
+from ja_sentiment.study_runs import DATA_FILE, LIVE_METRICS, survey
 from ja_sentiment.tools import study_cache
 from ja_sentiment.tools.dvc_cli import exp_refs, git, queue_tasks, read_at, run_dvc
 
-LIVE_METRICS = "dvclive/metrics.json"
 LOCK_FILE = Path(".dvc/tmp/study.lock")
 ACTIVE = ("Queued", "Running")
 
@@ -109,14 +109,17 @@ def data_md5(lock: Path = Path("dvc.lock")) -> str | None:
     """The md5 of the corpus file (fetch's output) that the workspace's dvc.lock records, if any."""
     if not lock.is_file():
         return None
-    outs = ((load_yaml(lock.read_text(encoding="utf-8")).get("stages") or {}).get("fetch") or {}).get("outs")
-    return next((o.get("md5") for o in outs or [] if o.get("path") == DATA_FILE), None)
+    return lock_entry(load_yaml(lock.read_text(encoding="utf-8")), "fetch", DATA_FILE).get("md5")
 
 
-def untracked_code(planned: list[dict]) -> list[str]:
-    """Code files the stages depend on that git does not track: a queued experiment's copy of the
-    repository would not have them."""
-    paths = sorted({p for e in planned for stage in e["inputs"].values() for p in stage["code"]})
+def code_files(planned: list[dict]) -> list[str]:
+    """The code files the planned experiments' stages depend on."""
+    return sorted({p for e in planned for stage in e["inputs"].values() for p in stage["code"]})
+
+
+def untracked_code(paths: list[str]) -> list[str]:
+    """Those of `paths` that git does not track: a queued experiment's copy of the repository would
+    not have them."""
     tracked = set(git("ls-files", "--", *paths).split())
     return [p for p in paths if p not in tracked]
 
@@ -348,15 +351,16 @@ def write(result: dict, out: Path, language: str) -> Path:
 
 def execute(args: argparse.Namespace, study: StudyFile, planned: list[dict]) -> dict[str, str]:
     """Plan against what exists, then run what is missing; the failures ({name: why})."""
-    found, _ = survey(planned, exp_refs(), read_at, data_md5())
+    refs = exp_refs()
+    found, _ = survey(planned, refs, read_at, data_md5())
     groups = classify(planned, found, queue_tasks() if args.engine == "local" else [],
-                      {r.name for r in exp_refs()})
-    untracked = untracked_code(planned)
+                      {r.name for r in refs})
+    code = code_files(planned)
+    untracked = untracked_code(code)
     if untracked:
         raise StudyError(f"study: the stages depend on {', '.join(untracked)}, which git does not track: "
                          "a queued experiment's copy of the repository would not have them; `git add` them")
     if args.dry_run:
-        code = sorted({p for e in planned for stage in e["inputs"].values() for p in stage["code"]})
         changed = git("status", "--porcelain", "--", *code, "dvc.yaml", "params.yaml")
         notes = [estimate(groups["run"], args.jobs), study_cache.estimate(len(groups["run"]))]
         if changed.strip():

@@ -19,20 +19,18 @@ import json
 from collections.abc import Iterable
 from pathlib import Path
 
-from ja_sentiment.identity import load_yaml
+from ja_sentiment.identity import load_yaml, lock_entry
 from ja_sentiment.study import StudyError
+from ja_sentiment.study_runs import MODEL_OUT
 from ja_sentiment.tools.dvc_cli import exp_refs, git, queue_tasks, read_at, run_dvc
 
-MODEL_OUT = "models/finetuned"
 LOCK = "dvc.lock"
 
 
 def model_bytes(lock: dict) -> int | None:
     """The size DVC recorded for the fine-tuned model's directory in a dvc.lock (None without one)."""
-    for out in ((lock.get("stages") or {}).get("finetune") or {}).get("outs") or []:
-        if out.get("path") == MODEL_OUT and out.get("size"):
-            return int(out["size"])
-    return None
+    size = lock_entry(lock, "finetune", MODEL_OUT).get("size")
+    return int(size) if size else None
 
 
 def estimate(n_experiments: int, lock_file: Path = Path(LOCK)) -> str:
