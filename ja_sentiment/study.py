@@ -31,7 +31,14 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 from ja_sentiment.countermeasures import COUNTERMEASURES
 from ja_sentiment.params import PARAMS_FILE, Params
 from ja_sentiment.stats import BETTER, UNCLEAR, WORSE, compare_seeds, seed_summary
-from ja_sentiment.study_stats import curve_summary, holm, seed_row_moments, simultaneous
+from ja_sentiment.study_stats import (
+    curve_summary,
+    holm,
+    power_of,
+    seed_row_moments,
+    simultaneous,
+    verdict_gate,
+)
 
 Scalar = str | int | float | bool | None
 ConfigName = Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_]*$")]
@@ -39,6 +46,8 @@ METRICS = ("macro_f1", "accuracy")  # the primary metric first
 CURVES = {"train_ce": "train/ce", "dev_ce": "dev/ce", "train_loss": "train/loss", "dev_loss": "dev/loss",
           "dev_macro_f1": "dev/macro_f1"}  # dvclive/plots/metrics/<name>.tsv
 TEST_ROWS = "reports/test_predictions/finetuned.csv"
+NO_VERDICT = "no verdict"  # the method's error rate is not measured for this comparison: intervals only
+IDENTICAL = "identical"  # the same test predictions as the baseline's on every paired seed
 
 
 class StudyError(SystemExit):
@@ -214,11 +223,43 @@ def run_data(exp: dict, read: Reader, names: Sequence[str]) -> dict:
     return {"experiment": exp["name"], "scores": exp["test"], "gold": rows["gold"].map(index),
             "pred": rows["pred"].map(index),
             "curves": curves, "kept_epoch": exp.get("best_epoch"), "standin": exp.get("standin"),
-            "cuda_visible_devices": exp.get("cuda_visible_devices")}
+            "cuda_visible_devices": exp.get("cuda_visible_devices"), "engaged": exp.get("engaged")}
 
 
-def verdict_of(p_holm: float, diff: float, alpha: float) -> str:
-    return (BETTER if diff > 0 else WORSE) if p_holm < alpha and diff != 0 else UNCLEAR
+def verdict_of(test: dict, alpha: float) -> str:
+    """better / worse (Holm-adjusted p below alpha), not distinguishable, identical (the same
+    predictions as the baseline on every paired seed), or no verdict (study_stats.verdict_gate)."""
+    if test["identical"]:
+        return IDENTICAL
+    if test["gate"] is not None:
+        return NO_VERDICT
+    return (BETTER if test["diff"] > 0 else WORSE) if test["p_holm"] < alpha and test["diff"] != 0 else UNCLEAR
+
+
+def per_class_f1(gold: pd.Series, by_seed: dict[int, dict], names: Sequence[str]) -> dict[str, float]:
+    """Each class's F1, mean over the seeds."""
+    from sklearn.metrics import f1_score
+
+    scores = np.mean([f1_score(gold, run["pred"], labels=range(len(names)), average=None, zero_division=0)
+                      for run in by_seed.values()], axis=0)
+    return {name: float(v) for name, v in zip(names, scores, strict=True)}
+
+
+def compare(gold: pd.Series, runs: dict, config: str, base: str, n_classes: int, metric: str) -> dict:
+    """One configuration against the baseline on the seeds both have (paired by seed and row); the
+    seeds only one of them has are listed (`unpaired`)."""
+    paired = sorted(set(runs[config]) & set(runs[base]))
+    unpaired = {"config": sorted(set(runs[config]) - set(runs[base])),
+                "baseline": sorted(set(runs[base]) - set(runs[config]))}
+    a = np.stack([runs[config][s]["pred"].to_numpy() for s in paired]) if paired else None
+    b = np.stack([runs[base][s]["pred"].to_numpy() for s in paired]) if paired else None
+    if paired:
+        test = seed_row_moments(gold.to_numpy(), a, b, n_classes, metric)
+    else:
+        test = {"diff": None, "seeds": 0, "rows": len(gold), "ci_low": None, "ci_high": None, "p": None,
+                "se": None, "df": None}
+    test["identical"] = bool(paired) and bool((a == b).all())
+    return {**test, "paired_seeds": paired, "unpaired": unpaired}
 
 
 def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequence[str]) -> dict:
@@ -244,37 +285,35 @@ def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequenc
         for metric in METRICS:
             values = [float(by_seed[s]["scores"][metric]) for s in seeds]
             entry[metric] = {**seed_summary(values), "values": values}
+        entry["per_class_f1"] = per_class_f1(gold, by_seed, names)
         entry["curves"] = {str(s): by_seed[s]["curves"] for s in seeds}
         shapes = [curve_shape(by_seed[s]) for s in seeds]
         entry["overfitting"] = {key: [s[key] if s else None for s in shapes]
                                 for key in ("kept_epoch", "min_dev_ce_epoch", "dev_ce_rise", "gap_at_kept")}
+        entry["engaged"] = {str(s): by_seed[s].get("engaged") for s in seeds}
         entry["standin"] = any(by_seed[s].get("standin") is True for s in seeds)
         entry["cuda_visible_devices"] = {str(s): by_seed[s].get("cuda_visible_devices") for s in seeds}
         out["configs"][config] = entry
-    others = [c for c in runs if c != base]
     # Holm's family: every countermeasure of the study file, run or not (one not run, or with fewer
     # than 2 seeds paired with the baseline's, counts as p = 1): --only never shrinks the correction.
     family = [c for c in study.configs if c != base]
     out["family"] = len(family)
     for metric in METRICS:
-        tests = {}
-        for config in others:
-            paired = sorted(set(runs[config]) & set(runs[base]))
-            if len(paired) < 2:
-                continue
-            a = np.stack([runs[config][s]["pred"].to_numpy() for s in paired])
-            b = np.stack([runs[base][s]["pred"].to_numpy() for s in paired])
-            tests[config] = seed_row_moments(gold.to_numpy(), a, b, len(names), metric)
-            tests[config]["paired_seeds"] = paired
-            tests[config].update(simultaneous(tests[config], len(family), study.alpha))
-            tests[config]["seeds_only"] = compare_seeds(
-                [float(runs[config][s]["scores"][metric]) for s in paired],
-                [float(runs[base][s]["scores"][metric]) for s in paired])
-        p_values = [tests[c]["p"] if c in tests else 1.0 for c in family]
+        tests = {c: compare(gold, runs, c, base, len(names), metric) for c in runs if c != base}
+        p_values = [tests[c]["p"] if c in tests and tests[c]["p"] is not None else 1.0 for c in family]
         adjusted = dict(zip(family, holm(p_values), strict=True))
         for config, test in tests.items():
-            test["p_holm"] = adjusted[config]
-            test["verdict"] = verdict_of(test["p_holm"], test["diff"], study.alpha)
+            test.update(simultaneous(test, len(family), study.alpha))
+            test["p_holm"] = adjusted[config] if test["p"] is not None else None
+            test["gate"] = verdict_gate(test["seeds"], study.alpha)
+            test["verdict"] = verdict_of(test, study.alpha)
+            test["seeds_only"] = compare_seeds(
+                [float(runs[config][s]["scores"][metric]) for s in test["paired_seeds"]],
+                [float(runs[base][s]["scores"][metric]) for s in test["paired_seeds"]]
+            ) if test["paired_seeds"] else None
+            if test.get("components") and test["se"]:
+                test["power"] = power_of(test["components"], test["seeds"], test["rows"], len(family),
+                                         study.alpha)
             out["comparisons"].setdefault(config, {})[metric] = test
     out["standin"] = any(c["standin"] for c in out["configs"].values())
     return out

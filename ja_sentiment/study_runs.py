@@ -82,7 +82,7 @@ def provenance(ref: ExpRef, read: Reader, lock: dict, data_md5: str | None = Non
         return None, f"no finetuned test scores in {METRICS_FILE}"
     return {"name": ref.name, "rev": ref.commit, "baseline": ref.baseline, "run_id": run_id, "test": test,
             "data_md5": data, "best_epoch": live.get("best_epoch"), "standin": scores.get("standin"),
-            "cuda_visible_devices": live.get("cuda_visible_devices")}, ""
+            "cuda_visible_devices": live.get("cuda_visible_devices"), "engaged": live.get("engaged")}, ""
 
 
 def survey(planned: Sequence[dict], refs: Sequence[ExpRef], read: Reader, data_md5: str | None = None

@@ -177,6 +177,89 @@ def simultaneous(test: dict, family: int, alpha: float) -> dict:
     return {"ci_low_simultaneous": test["diff"] - half, "ci_high_simultaneous": test["diff"] + half}
 
 
+# The seed x row method's family-wise error as the simulator measured it (docs/statistics.md, "Measured
+# by seed count": simulate_study --methods moments, 300 null studies per cell, 11 countermeasures,
+# Holm at 0.05 on macro-F1): by number of paired seeds, the highest over the four simulated worlds.
+# A study gives verdicts only at a seed count measured here with an error at or below its alpha, and
+# only at the level measured; elsewhere it gives intervals and says why (`verdict_gate`).
+CALIBRATED_ALPHA = 0.05
+MEASURED_FWER = {2: 0.0, 3: 0.0, 5: 0.0, 10: 0.030}
+
+
+def verdict_gate(seeds: int, alpha: float) -> tuple[str, dict] | None:
+    """None when a verdict may be given for a comparison over `seeds` paired seeds at level `alpha`;
+    otherwise why not: (reason key, its values) — one_seed (fewer than 2 pairs), alpha (not the level
+    measured) or not_measured (no measurement at this seed count, or one above alpha)."""
+    if seeds < 2:
+        return "one_seed", {"seeds": seeds}
+    if not math.isclose(alpha, CALIBRATED_ALPHA):
+        return "alpha", {"alpha": alpha, "measured": CALIBRATED_ALPHA}
+    error = MEASURED_FWER.get(seeds)
+    if error is None or error > alpha:
+        return "not_measured", {"seeds": seeds, "measured": sorted(MEASURED_FWER)}
+    return None
+
+
+def standard_error(components: dict, seeds: int, rows: int) -> float:
+    """sqrt(s2_seed / S + s2_row / n + s2_e / (S n)): the standard error of a difference of means over
+    `seeds` seeds on `rows` test rows, from fitted variance components (seed_row_moments)."""
+    return math.sqrt(components["seed"] / seeds + components["row"] / rows
+                     + components["residual"] / (seeds * rows))
+
+
+def detectable(components: dict, seeds: int, rows: int, family: int, alpha: float, power: float = 0.8
+               ) -> float:
+    """The smallest true difference that a study with these variance components, `seeds` paired seeds
+    and `rows` test rows judges different `power` of the time at the Bonferroni level alpha / family
+    (Holm's first step: what a lone real effect among nulls must pass): the non-centrality at which
+    the two-sided t test on S - 1 degrees of freedom rejects with probability `power`, times the
+    standard error."""
+    from scipy import optimize
+    from scipy import stats as scipy_stats
+
+    se = standard_error(components, seeds, rows)
+    if se == 0:
+        return 0.0
+    dof = seeds - 1
+    crit = float(scipy_stats.t.ppf(1 - alpha / (2 * max(family, 1)), dof))
+
+    # P(|T| > crit) for T = (Z + nc) / sqrt(V / dof), V chi-square: the mean over V's quantiles of the
+    # normal probabilities (scipy's nct returns NaN in the far tails that few seeds need).
+    root = np.sqrt(scipy_stats.chi2.ppf((np.arange(4000) + 0.5) / 4000, dof) / dof)
+
+    def shortfall(nc: float) -> float:
+        return float(np.mean(scipy_stats.norm.cdf(nc - crit * root) + scipy_stats.norm.cdf(-nc - crit * root))
+                     ) - power
+
+    high = 2 * crit + 4
+    while shortfall(high) < 0:
+        high *= 2
+    return float(optimize.brentq(shortfall, 0.0, high, xtol=1e-6)) * se
+
+
+def floor(components: dict, rows: int, family: int, alpha: float, power: float = 0.8) -> float:
+    """What `detectable` tends to with unlimited seeds: the test set's own floor, set by its rows'
+    level alone (normal quantiles)."""
+    from scipy import stats as scipy_stats
+
+    z = float(scipy_stats.norm.ppf(1 - alpha / (2 * max(family, 1))) + scipy_stats.norm.ppf(power))
+    return z * math.sqrt(components["row"] / rows)
+
+
+def power_of(components: dict, seeds: int, rows: int, family: int, alpha: float,
+             max_seeds: int = 200) -> dict:
+    """Per comparison: the smallest difference detected 80% of the time with these seeds, the number
+    of seeds (at most max_seeds) that would halve it (None: more seeds cannot, the test set's floor
+    is above half), and that floor."""
+    now = detectable(components, seeds, rows, family, alpha)
+    bottom = floor(components, rows, family, alpha)
+    halve = None
+    if bottom < now / 2:
+        halve = next((s for s in range(seeds + 1, max_seeds + 1)
+                      if detectable(components, s, rows, family, alpha) <= now / 2), None)
+    return {"detectable": now, "seeds_to_halve": halve, "floor": bottom, "power": 0.8}
+
+
 def holm(p_values: Sequence[float]) -> list[float]:
     """Holm-adjusted p-values (statsmodels), in the order given."""
     from statsmodels.stats.multitest import multipletests

@@ -272,6 +272,38 @@ def epoch_rows(log_history: list[dict]) -> list[dict]:
             for epoch, entry in sorted(dev.items()) if epoch in sample]
 
 
+def engagement(train: TrainParams, names: tuple[str, ...], rows: list[dict], model, optimizer,
+               dropped_labels: np.ndarray, reinitialised: list[str], weights: torch.Tensor | None,
+               stopped: bool) -> dict:
+    """What each countermeasure's knob did in this run, as the run saw it (dvclive/metrics.json
+    `engaged`; the study's report states it): the epoch early stopping stopped at (`stopped`: its
+    patience ran out, perhaps at the last planned epoch; None: it never triggered, or it is off), the rows dropped and their gold classes, the layers frozen (and the
+    parameters still trained) and re-initialised, the number of distinct learning rates and the weight decay the
+    optimizer's groups started with, the dropout the model ran with, and the loss trained with."""
+    last = rows[-1]["epoch"]
+    groups = optimizer.param_groups
+    config = model.config
+    return {
+        "early_stopping_patience": train.early_stopping_patience, "epochs_planned": train.epochs,
+        "epochs_run": last,
+        "stopped_at_epoch": last if stopped else None,
+        "dropped_rows": len(dropped_labels),
+        "dropped_by_class": {name: int((np.asarray(dropped_labels) == i).sum()) for i, name in enumerate(names)},
+        "frozen_layers": train.freeze_layers,
+        "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "reinitialised_layers": train.reinit_layers, "reinitialised_tensors": len(reinitialised),
+        # initial_lr: the scheduler's record of each group's starting rate (lr itself decays to 0)
+        "lr_groups": len({g.get("initial_lr", g["lr"]) for g in groups}),
+        "weight_decay": max(float(g.get("weight_decay", 0.0)) for g in groups),  # biases and norms: 0
+        "dropout": {"hidden": config.hidden_dropout_prob, "attention": config.attention_probs_dropout_prob,
+                    "classifier": getattr(config, "classifier_dropout", None)},
+        "loss": {"target": "votes" if train.soft_labels else "gold", "label_smoothing": train.label_smoothing,
+                 "class_weights": None if weights is None else
+                 {name: round(float(w), 4) for name, w in zip(names, weights, strict=True)}},
+    }
+
+
 class LiveCallback(TrainerCallback):
     """Logs each epoch to DVCLive (step = epoch number). Rows come from the Trainer's log history,
     so a resumed run first replays the epochs restored from its checkpoint."""

@@ -44,6 +44,7 @@ from ja_sentiment.training import (
     FinetuneTrainer,
     LiveCallback,
     compute_metrics,
+    engagement,
     epoch_rows,
     freeze,
     load_model,
@@ -90,7 +91,7 @@ def main() -> None:
     for key in ("is_local", "local_files_only"):
         tokenizer.init_kwargs.pop(key, None)
     model = load_model(train, names)
-    reinit_top_layers(model, train.reinit_layers)  # after set_seed: the same new weights per seed
+    reinitialised = reinit_top_layers(model, train.reinit_layers)  # after set_seed: the same new weights per seed
     # The base model as loaded: hub id, revision and the commit it resolved to, stand-in or not.
     card = model_card(train.checkpoint, train.revision)
     # run_id: this run's own, in dvclive/metrics.json and provenance.json; evaluate copies it into
@@ -100,7 +101,8 @@ def main() -> None:
     freeze(model, train.freeze_layers)
     frames = {split: read_split(split) for split in ("train", "dev")}
     sample = train_sample(frames["train"], len(frames["dev"]))  # before any row is left out: fixed
-    frames["train"], dropped = without_label_issues(frames["train"], train.drop_label_issues)
+    full = frames["train"]
+    frames["train"], dropped = without_label_issues(full, train.drop_label_issues)
     weights = None
     if train.class_weights == "balanced":
         y = frames["train"]["label"].to_numpy()
@@ -109,8 +111,10 @@ def main() -> None:
     # Log history and metrics are gathered across processes, so the main process alone logs them all.
     live = Live(dir=LIVE_DIR, dvcyaml=False, save_dvc_exp=False, report=None) if main_process else None
     callbacks = [LiveCallback(live)] if main_process else []
+    stopper = None
     if train.early_stopping_patience:
-        callbacks.append(EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience))
+        stopper = EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)
+        callbacks.append(stopper)
     loss_fn = make_loss(len(names), weights, train.label_smoothing)
     trainer = FinetuneTrainer(
         model=model, args=args, processing_class=tokenizer, data_collator=DataCollatorWithPadding(tokenizer),
@@ -131,6 +135,11 @@ def main() -> None:
         live.summary = {**base, "train": {"loss": best["train/loss"], "ce": best["train/ce"]},
                         "dev": {k.split("/")[1]: best[k] for k in LIVE_KEYS if k.startswith("dev/")},
                         "train_rows": len(frames["train"]), "dropped_label_issues": len(dropped),
+                        "engaged": engagement(train, names, rows, model, trainer.optimizer,
+                                              full.loc[full["id"].isin(dropped), "label"].to_numpy(),
+                                              reinitialised, weights, stopped=stopper is not None and
+                                              stopper.early_stopping_patience_counter
+                                              >= train.early_stopping_patience),
                         # which GPUs this run could see (the study's pinned queue workers set it)
                         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                         "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],

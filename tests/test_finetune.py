@@ -147,6 +147,13 @@ def test_trains_saves_a_pipeline_ready_model_and_logs_each_epoch(base_run):
     assert {k: metrics[k] for k in ("base_model", "revision", "commit", "standin", "precision")} == {
         k: provenance[k] for k in ("base_model", "revision", "commit", "standin", "precision")}
     assert not (base_run / "dvclive/params.yaml").exists()  # params live in params.yaml only
+    # No countermeasure on: nothing engaged (the study's report states these per run).
+    engaged = metrics["engaged"]
+    assert engaged["stopped_at_epoch"] is None and engaged["dropped_rows"] == 0
+    assert engaged["dropped_by_class"] == dict.fromkeys(NAMES, 0)
+    assert engaged["trainable_parameters"] == engaged["parameters"] > 0 and engaged["lr_groups"] == 1
+    assert engaged["loss"] == {"target": "gold", "label_smoothing": 0.0, "class_weights": None}
+    assert engaged["reinitialised_tensors"] == 0 and engaged["frozen_layers"] == 0
     assert not (base_run / CHECKPOINTS).exists()
 
 
@@ -206,6 +213,17 @@ def test_knobs_together_keep_frozen_weights(tiny_bert, tmp_path):
         if name.startswith(("bert.embeddings.", "bert.encoder.")):
             assert torch.equal(tensor, tuned[name]), name
     assert not torch.equal(base["bert.pooler.dense.weight"], tuned["bert.pooler.dense.weight"])
+    engaged = json.loads((out / "dvclive/metrics.json").read_text())["engaged"]
+    trained = sum(t.numel() for n, t in tuned.items() if n.startswith(("bert.pooler.", "classifier.")))
+    assert (engaged["frozen_layers"], engaged["trainable_parameters"]) == (2, trained)
+    labels = split_frame("train")["label"]
+    counts = labels.value_counts().reindex(range(3)).to_numpy()
+    balanced = len(labels) / (3 * counts)  # sklearn's "balanced"
+    assert engaged["loss"]["label_smoothing"] == 0.1 and engaged["loss"]["target"] == "gold"
+    assert list(engaged["loss"]["class_weights"].values()) == pytest.approx(balanced, abs=1e-4)
+    # Early stopping (patience 1) triggered iff epoch 2's dev macro-F1 did not beat epoch 1's.
+    f1 = tsv(out, "dev/macro_f1")["macro_f1"].tolist()
+    assert engaged["stopped_at_epoch"] == (2 if f1[1] <= f1[0] else None)
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
@@ -384,6 +402,9 @@ def test_drop_label_issues_leaves_out_exactly_the_lowest_ranked_rows(tiny_bert, 
     assert provenance["dropped_label_issues"] == ranking["id"].head(4).tolist()
     metrics = json.loads((path / "dvclive/metrics.json").read_text())
     assert (metrics["train_rows"], metrics["dropped_label_issues"]) == (len(split_frame("train")) - 4, 4)
+    dropped = split_frame("train").set_index("id").loc[ranking["id"].head(4), "label"]
+    assert metrics["engaged"]["dropped_by_class"] == {name: int((dropped == i).sum()) for i, name in
+                                                      enumerate(NAMES)}
     with contextlib.chdir(path), pytest.raises(SystemExit, match=r"train\.drop_label_issues: 999 rows"):
         finetune.without_label_issues(split_frame("train"), 999)
 
@@ -392,6 +413,12 @@ def test_the_new_knobs_run_through_the_stage(tiny_bert, tmp_path):
     out = run(tmp_path, tiny_bert, layer_lr_decay=0.8, reinit_layers=1)
     provenance = json.loads((out / "models/finetuned/provenance.json").read_text(encoding="utf-8"))
     assert (provenance["params"]["layer_lr_decay"], provenance["params"]["reinit_layers"]) == (0.8, 1)
+    engaged = json.loads((out / "dvclive/metrics.json").read_text())["engaged"]
+    # Embeddings, layer 0, layer 1 and the top (pooler, head): four learning rates.
+    assert engaged["lr_groups"] == 4 and engaged["reinitialised_layers"] == 1
+    model = AutoModelForSequenceClassification.from_pretrained(out / "models/finetuned")
+    top = [n for n, _ in model.named_parameters() if n.startswith(("bert.encoder.layer.1.", "bert.pooler."))]
+    assert engaged["reinitialised_tensors"] == len(top)
     assert tsv(out, "dev/ce")["step"].tolist() == [1, 2]
 
 
