@@ -35,6 +35,7 @@ class Source:
 @dataclass(frozen=True)
 class Countermeasure:
     key: str
+    name: dict[str, str]  # {"en", "ja"}: its name in each report language (the report's heading)
     params: tuple[str, ...]  # the params.yaml keys it sets
     what: dict[str, str]  # {"en", "ja"}: what it does and why it may reduce overfitting
     baseline_note: dict[str, str]  # {"en", "ja"}: what the baseline already does ("" if nothing)
@@ -165,39 +166,50 @@ NORTHCUTT_2021 = Source(
 COUNTERMEASURES: dict[str, Countermeasure] = {
     "fewer_epochs": Countermeasure(
         key="fewer_epochs",
+        name={"en": "Fewer epochs", "ja": "エポック数を減らす"},
         params=("train.epochs",),
         what={
             "en": (
-                "Trains for fewer passes over the training set (train.epochs). Training loss keeps falling "
-                "with more epochs, but once the model starts to fit the noise and quirks of individual "
-                "training sentences, dev performance can get worse; ending training earlier may stop the "
-                "model before that point. The risk is under-training: Zhang et al. (2021) report that "
-                "commonly used short fine-tuning schedules can leave BERT under-trained. Since the learning "
-                "rate decays linearly over all of train.epochs after the warm-up, changing the number of "
-                "epochs also changes how fast it decays, so this is not the same as cutting a longer run "
-                "short."
+                "Trains for fewer passes over the training set (train.epochs; studies/overfitting.yaml tries "
+                "train.epochs: 2). Training loss keeps falling with more epochs; if later epochs fit the "
+                "noise and quirks of individual training sentences, dev performance can get worse, and "
+                "ending training earlier may stop the model before that point. Whether the baseline's later "
+                "epochs do overfit is for the learning curves to show, not assumed here. The risk is "
+                "under-training: Zhang et al. (2021) report that commonly used short fine-tuning schedules "
+                "can leave BERT under-trained. Since the learning rate decays linearly over all of "
+                "train.epochs after the warm-up, changing the number of epochs also changes how fast it "
+                "decays, so this is not the same as cutting a longer run short."
             ),
             "ja": (
-                "訓練データを何周学習するか（train.epochs）を減らす。エポックを重ねるほど訓練データ上の損失は"
-                "下がり続けるが、モデルが個々の訓練文に固有の雑音や偶然の特徴まで覚え始めると、"
-                "dev 上の性能はかえって悪化することがある。学習を早めに終えれば、"
-                "その手前でモデルを止められる可能性がある。一方で学習不足の危険もあり、Zhang ら（2021）"
-                "は広く使われる短い学習スケジュールでは BERT の学習が足りない場合があると報告している。"
-                "また学習率はウォームアップの後 train.epochs 全体にわたって線形に減衰するため、"
+                "訓練データを何周学習するか（train.epochs）を減らす。studies/overfitting.yaml では "
+                "train.epochs: 2 を試す。エポックを重ねるほど訓練データ上の損失は下がり続けるが、後半のエポ"
+                "ック"
+                "が個々の訓練文に固有の雑音や偶然の特徴まで覚え込むなら、dev 上の性能はかえって悪化しうる。"
+                "学習を早めに終えれば、その手前でモデルを止められる可能性がある。基準設定の後半のエポックが"
+                "実際"
+                "に過学習しているかどうかは学習曲線で確かめることで、ここでは前提にしない。一方で学習不足の"
+                "危険"
+                "もあり、Zhang ら（2021）は広く使われる短い学習スケジュールでは BERT の学習が足りない場合が"
+                "ある"
+                "と報告している。また学習率はウォームアップの後 train.epochs 全体にわたって線形に減衰するた"
+                "め、"
                 "エポック数を変えると減衰の速さも変わり、長い学習を途中で打ち切ることと同じではない。"
             ),
         },
         baseline_note={
             "en": (
                 "The baseline trains 5 epochs and keeps the epoch with the best dev macro-F1 "
-                "(load_best_model_at_end), so later epochs that overfit are already discarded. Fewer epochs "
-                "therefore mostly save training time; the model changes only through the shorter "
-                "learning-rate schedule, or when the best dev epoch lies beyond the new limit."
+                "(load_best_model_at_end), so an epoch after the best one is never the model evaluated, "
+                "whether or not it overfits. Fewer epochs therefore mostly save training time; the model "
+                "changes only through the shorter learning-rate schedule, or when the best dev epoch lies "
+                "beyond the new limit."
             ),
             "ja": (
-                "ベースラインは5エポック学習し、dev の macro-F1 が最良のエポックを残す"
-                "（load_best_model_at_end）ため、過学習した後半のエポックはすでに捨てられている。"
-                "したがってエポック数を減らす効果は主に学習時間の節約である。モデルが変わるのは、"
+                "基準設定は5エポック学習し、dev の macro-F1 が最良のエポックを残す（load_best_model_at_end"
+                "）。"
+                "そのため最良のエポックより後のエポックは、過学習しているかどうかにかかわらず評価されるモデ"
+                "ルに"
+                "ならない。したがってエポック数を減らす効果は主に学習時間の節約である。モデルが変わるのは、"
                 "学習率スケジュールが短くなることによる場合と、最良のエポックが新しい上限より後ろにあった場合"
                 "に限られる。"
             ),
@@ -206,23 +218,25 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
     ),
     "early_stopping": Countermeasure(
         key="early_stopping",
+        name={"en": "Early stopping", "ja": "早期終了"},
         params=("train.early_stopping_patience",),
         what={
             "en": (
                 "Evaluates dev macro-F1 after every epoch and stops training once it has not improved for "
-                "train.early_stopping_patience epochs in a row (0 turns it off). Dev performance that stalls "
-                "while training loss keeps falling is the usual sign that further epochs fit the training "
-                "set rather than the task, so stopping there may avoid those epochs. Prechelt (1998) shows "
-                "that the choice of stopping criterion trades training time against small gains in "
-                "generalisation. Dodge et al. (2020) use the term in a related sense for BERT: abandoning "
-                "unpromising fine-tuning runs early, since on small data sets many runs diverge part of the "
-                "way through training."
+                "train.early_stopping_patience epochs in a row (0 turns it off; studies/overfitting.yaml "
+                "tries train.early_stopping_patience: 1). Dev performance that stalls while training loss "
+                "keeps falling may mean that further epochs fit the training set rather than the task, so "
+                "stopping there may avoid those epochs. Prechelt (1998) shows that the choice of stopping "
+                "criterion trades training time against small gains in generalisation. Dodge et al. (2020) "
+                "use the term in a related sense for BERT: abandoning unpromising fine-tuning runs early, "
+                "since on small data sets many runs diverge part of the way through training."
             ),
             "ja": (
                 "各エポックの後に dev の macro-F1 を評価し、train.early_stopping_patience エポック続けて改善"
-                "がなければ学習を打ち切る（0 で無効）。訓練損失が下がり続けるのに dev の性能が伸びなくなるの"
-                "は、それ以降のエポックがタスクではなく訓練データそのものに合わせ込んでいる兆候であることが多"
-                "く、そこで止めればそうしたエポックを避けられる可能性がある。Prechelt（1998）は、"
+                "がなければ学習を打ち切る（0 で無効。studies/overfitting.yaml では "
+                "train.early_stopping_patience: 1 を試す）。訓練損失が下がり続けるのに dev の性能が伸びなく"
+                "なるのは、それ以降のエポックがタスクではなく訓練データそのものに合わせている兆候である可能性"
+                "があり、そこで止めればそうしたエポックを避けられる可能性がある。Prechelt（1998）は、"
                 "停止基準の選び方が学習時間と汎化性能のわずかな向上とのトレードオフになることを示している。"
                 "Dodge ら（2020）は BERT について、小さなデータセットでは多くの試行が学習の途中で発散するた"
                 "め、見込みのない試行を早めに打ち切るという、関連した意味での早期終了を論じている。"
@@ -236,65 +250,85 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
                 "out, and then stopping misses that better epoch."
             ),
             "ja": (
-                "ベースラインはすでに dev で最良のエポックを残すため、早期終了は学習したエポックの中から別の"
+                "基準設定はすでに dev で最良のエポックを残すため、早期終了は学習したエポックの中から別の"
                 "モデルを選ぶことにはならず、主に残りのエポックの時間を節約するだけである。結果が変わるのは、"
-                "忍耐回数を使い切った後に dev の macro-F1 が再び改善したはずの場合であり、"
-                "そのときはより良いエポックを逃すことになる。"
+                "改善を待つエポック数（patience）を使い切った後に dev の macro-F1 が再び改善したはずの場合で"
+                "あり、そのときはより良いエポックを逃すことになる。"
             ),
         },
         sources=(PRECHELT_1998, DODGE_2020),
     ),
     "weight_decay": Countermeasure(
         key="weight_decay",
+        name={"en": "Weight decay", "ja": "重み減衰"},
         params=("train.weight_decay",),
         what={
             "en": (
                 "At every step AdamW shrinks each decayed weight by a small fraction of its value (learning "
-                "rate × train.weight_decay), separately from the gradient update; the Trainer exempts biases "
-                "and LayerNorm weights. This is the decoupled form of Loshchilov & Hutter (2019): unlike an "
-                "L2 penalty added to the loss, it is not rescaled by Adam's per-parameter step sizes. Keeping"
-                " weights small limits how sharply the model can bend to individual training examples; Krogh "
-                "& Hertz (1992) show for simple networks that weight decay can suppress irrelevant weight "
-                "components and part of the effect of noisy targets. In fine-tuning the decay pulls weights "
-                "toward zero, not toward the pre-trained values, so a larger value is not guaranteed to help."
+                "rate × train.weight_decay; studies/overfitting.yaml tries train.weight_decay: 0.1), "
+                "separately from the gradient update; the Trainer exempts biases and LayerNorm weights. This "
+                "is the decoupled form of Loshchilov & Hutter (2019): unlike an L2 penalty added to the los"
+                "s, "
+                "it is not rescaled by Adam's per-parameter step sizes. Keeping weights small may limit how "
+                "closely the model can fit individual training examples: Krogh & Hertz (1992) prove for "
+                "linear networks, and extend the argument to networks with hidden layers, that weight decay "
+                "suppresses irrelevant weight components and, at the right strength, part of the effect of "
+                "noise on the targets. In fine-tuning the decay pulls weights toward zero, not toward the "
+                "pre-trained values, so a larger value is not guaranteed to help."
             ),
             "ja": (
                 "AdamW は各ステップで、減衰の対象となる重みをその値の一定割合（学習率 × train.weight_decay）"
-                "だけ縮める。これは勾配による更新とは別に行われ、バイアスと LayerNorm の重みは Trainer が対象"
-                "から外している。Loshchilov と Hutter（2019）の分離型（decoupled）重み減衰であり、"
-                "損失に L2 罰則項を加える方式と違って、縮める量が Adam のパラメータごとのステップ幅で変わらな"
-                "い。重みを小さく保つと、モデルが個々の訓練例に合わせて急峻に曲がることが抑えられる。"
-                "Krogh と Hertz（1992）は単純なネットワークについて、重み減衰が不要な重み成分や目標値の雑音の"
-                "影響の一部を抑えうることを示している。ただしファインチューニングでは重みは事前学習の値ではな"
-                "く 0 に向かって引かれるため、値を大きくすれば良くなるとは限らない。"
+                "だけ縮める（studies/overfitting.yaml では train.weight_decay: 0.1 を試す）。これは勾配による"
+                "更新とは別に行われ、バイアスと LayerNorm の重みは Trainer が対象から外している。Loshchilov"
+                " と"
+                " Hutter（2019）の分離型（decoupled）重み減衰であり、損失に L2 罰則項を加える方式と違って、"
+                "縮める量が Adam のパラメータごとのステップ幅で変わらない。重みを小さく保つと、モデルが個々の"
+                "訓練例に細かく合わせすぎることを抑える可能性がある。Krogh と Hertz（1992）は線形ネットワーク"
+                "について、重み減衰が不要な重み成分を抑え、強さが適切なら目標値の雑音の影響の一部も抑えるこ"
+                "とを"
+                "証明し、隠れ層のあるネットワークに議論を拡張している。ただしファインチューニングでは重みは"
+                "事前"
+                "学習の値ではなく 0 に向かって引かれるため、値を大きくすれば良くなるとは限らない。"
             ),
         },
         baseline_note={
             "en": "The baseline already uses AdamW with weight decay 0.01; this knob changes its strength.",
-            "ja": "ベースラインはすでに重み減衰 0.01 の AdamW を使っており、このノブはその強さを変える。",
+            "ja": "基準設定はすでに重み減衰 0.01 の AdamW を使っており、このノブはその強さを変える。",
         },
         sources=(LOSHCHILOV_2019, KROGH_1992),
     ),
     "dropout": Countermeasure(
         key="dropout",
+        name={"en": "Dropout", "ja": "ドロップアウト"},
         params=("train.hidden_dropout", "train.attention_dropout", "train.classifier_dropout"),
         what={
             "en": (
-                "During training, each hidden activation (train.hidden_dropout), each attention probability "
-                "(train.attention_dropout) and the input to the classification head "
-                "(train.classifier_dropout) is zeroed with the given probability and the survivors are "
-                "scaled up; at evaluation nothing is dropped. Since no unit can rely on a particular other "
-                "unit being present, co-adapted feature combinations that only fit the training set are "
-                "discouraged, and training approximately averages many thinned sub-networks (Srivastava et "
-                "al., 2014). Higher rates regularise more strongly but slow learning and can underfit."
+                "During training, dropout sets values to 0 at random with the given probability and scales "
+                "the survivors up: train.hidden_dropout applies to the output of the embeddings and to the "
+                "outputs of each layer's two sub-layers (self-attention and feed-forward, before their "
+                "residual addition and LayerNorm), train.attention_dropout to the attention probabilities, "
+                "and train.classifier_dropout to the pooled output that enters the classification head. "
+                "studies/overfitting.yaml tries train.hidden_dropout: 0.2, train.attention_dropout: 0.2 and "
+                "train.classifier_dropout: 0.3. Each training step thus trains a randomly thinned network; "
+                "Srivastava et al. (2014) describe training as sampling thinned networks that share their "
+                "weights, and the full network used at test time as an approximation of averaging their "
+                "predictions. Since no unit can rely on particular other units, co-adapted features that fit "
+                "only the training set may be discouraged. Higher rates regularise more strongly but slow "
+                "learning and can underfit."
             ),
             "ja": (
-                "学習中、隠れ層の活性（train.hidden_dropout）、注意の確率（train.attention_dropout）、"
-                "分類ヘッドへの入力（train.classifier_dropout）をそれぞれ指定の確率で 0 にし、"
-                "残りを拡大して埋め合わせる。評価時には何も落とさない。どのユニットも特定の他のユニットの存在"
-                "を当てにできなくなるため、訓練データにだけ合う特徴の組み合わせ（共適応）ができにくくなり、"
-                "学習は多数の間引かれた部分ネットワークをおおよそ平均することになる（Srivastava ら、2014）。"
-                "率を上げるほど正則化は強まるが、学習が遅くなり、学習不足に陥ることもある。"
+                "ドロップアウトは、学習中に値を指定の確率でランダムに 0 にし、残りを拡大して埋め合わせる。"
+                "train.hidden_dropout は埋め込み層の出力と、各層の二つの副層（自己注意とフィードフォワード"
+                "）の"
+                "出力（残差接続と LayerNorm の前）に、train.attention_dropout はアテンションの重み（確率）"
+                "に、"
+                "train.classifier_dropout は分類ヘッドに入るプーラーの出力にかかる。studies/overfitting.yaml "
+                "では train.hidden_dropout: 0.2、train.attention_dropout: 0.2、train.classifier_dropout: 0.3 "
+                "を試す。各学習ステップはランダムに間引かれたネットワークを学習することになる。Srivastava ら"
+                "（2014）は、学習を重みを共有する間引かれたネットワークの標本抽出として説明し、テスト時に使う"
+                "間引かないネットワークがそれらの予測の平均の近似になるとしている。どのユニットも特定の他の"
+                "ユニットを当てにできないため、訓練データにだけ合う特徴の組み合わせ（共適応）ができにくくなる"
+                "可能性がある。率を上げるほど正則化は強まるが、学習が遅くなり、学習不足に陥ることもある。"
             ),
         },
         baseline_note={
@@ -303,7 +337,7 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
                 "hidden_dropout value)."
             ),
             "ja": (
-                "ベースラインはすでに3つすべてに 0.1 を使っている（classifier_dropout が null のときは "
+                "基準設定はすでに3つすべてに 0.1 を使っている（classifier_dropout が null のときは "
                 "hidden_dropout の値になる）。"
             ),
         },
@@ -311,89 +345,110 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
     ),
     "label_smoothing": Countermeasure(
         key="label_smoothing",
+        name={"en": "Label smoothing", "ja": "ラベル平滑化"},
         params=("train.label_smoothing",),
         what={
             "en": (
                 "Replaces the one-hot target with a mixture: the gold class keeps 1 − ε of the probability "
-                "and ε (train.label_smoothing) is spread evenly over all three classes. With hard targets the"
-                " loss keeps rewarding ever larger gaps between the gold logit and the others, so the model "
-                "can become over-confident on its training sentences; smoothing makes an unbounded gap "
-                "pointless and may therefore act as a regulariser (Szegedy et al., 2016). Müller et al. (2019"
-                ") find that it also tends to improve calibration, but that it erases some information about "
-                "which classes resemble each other. It does not make wrong labels right."
+                "and ε (train.label_smoothing; studies/overfitting.yaml tries train.label_smoothing: 0.1) is "
+                "spread evenly over all three classes. With one-hot targets the loss keeps rewarding ever "
+                "larger gaps between the gold logit and the others, so the model can become over-confident "
+                "on its training sentences; smoothing makes an unbounded gap pointless and may therefore act "
+                "as a regulariser (Szegedy et al., 2016). Müller et al. (2019) find that it also tends to "
+                "improve calibration, but that it erases some information about which classes resemble each "
+                "other. It does not make wrong labels right."
             ),
             "ja": (
-                "正解クラスだけが 1 の one-hot 目標を混合分布に置き換え、正解クラスに 1 − ε を残し、"
-                "ε（train.label_smoothing）を3クラスに均等に配る。硬い目標のままでは、"
-                "正解のロジットと他のロジットとの差を広げるほど損失が下がり続けるため、"
-                "モデルが訓練文に対して過信しやすい。平滑化すると差を際限なく広げても得にならなくなり、"
-                "正則化として働く可能性がある（Szegedy ら、2016）。Müller ら（2019）は、"
-                "較正も改善しやすい一方で、どのクラス同士が似ているかという情報の一部が失われることを報告して"
-                "いる。誤ったラベルを正しくするわけではない。"
+                "ラベル平滑化は、正解クラスだけが 1 の one-hot の目標を混合分布に置き換え、正解クラスに 1 − ε"
+                " を残し、ε（train.label_smoothing。studies/overfitting.yaml では train.label_smoothing: 0."
+                "1 を"
+                "試す）を3クラスに均等に配る。one-hot の目標のままでは、正解のロジットと他のロジットとの差"
+                "を広"
+                "げるほど損失が下がり続けるため、モデルが訓練文に対して過信しやすい。平滑化すると差を際限な"
+                "く広"
+                "げても得にならなくなり、正則化として働く可能性がある（Szegedy ら、2016）。Müller ら（2019）"
+                "は、較正も改善しやすい一方で、どのクラス同士が似ているかという情報の一部が失われることを報告"
+                "している。誤ったラベルを正しくするわけではない。"
             ),
         },
         baseline_note={
             "en": "Off in the baseline (0.0).",
-            "ja": "ベースラインでは使っていない（0.0）。",
+            "ja": "基準設定では使っていない（0.0）。",
         },
         sources=(SZEGEDY_2016, MULLER_2019),
     ),
     "freeze_layers": Countermeasure(
         key="freeze_layers",
+        name={"en": "Freezing the lower layers", "ja": "下位層の凍結"},
         params=("train.freeze_layers",),
         what={
             "en": (
-                "Keeps the embeddings and the bottom N encoder layers (train.freeze_layers) at their "
-                "pre-trained values; only the upper layers, the pooler and the classification head are "
-                "updated. Fewer trainable parameters leave less capacity to memorise the training set, and "
-                "the lower layers, which tend to encode general language features, cannot drift away from "
-                "what pre-training learned; this may reduce overfitting on a small corpus. Lee et al. (2019) "
-                "find that fine-tuning only the upper part of BERT keeps most of its quality and that "
-                "updating all layers does not always help; ULMFiT's gradual unfreezing (Howard & Ruder, "
-                "2018) likewise starts from the top layer. Freezing too much can underfit."
+                "Keeps the embeddings and the bottom N encoder layers (train.freeze_layers; "
+                "studies/overfitting.yaml tries train.freeze_layers: 2, which on the 2-layer offline "
+                "stand-ins is every encoder layer) at their pre-trained values; only the upper layers, the "
+                "pooler and the classification head are updated. Fewer trainable parameters leave less "
+                "capacity to memorise the training set, and the lower layers, which tend to encode general "
+                "language features, cannot drift away from what pre-training learned; this may reduce "
+                "overfitting on a small corpus. Lee et al. (2019) find that fine-tuning only the upper part "
+                "of BERT keeps most of its quality and that updating all layers does not always help; "
+                "ULMFiT's gradual unfreezing (Howard & Ruder, 2018) likewise starts from the top layer. "
+                "Freezing too much can underfit."
             ),
             "ja": (
-                "埋め込み層と下位 N 層のエンコーダ層（train.freeze_layers）を事前学習の値のまま固定し、"
-                "上位の層、プーラー、分類ヘッドだけを更新する。学習できるパラメータが減れば訓練データを丸暗記"
-                "する余地が小さくなり、汎用的な言語の特徴を担うことの多い下位層が事前学習で得たものから離れな"
-                "くなるため、小さなコーパスでの過学習を減らせる可能性がある。Lee ら（2019）"
-                "は BERT の上位の層だけをファインチューニングしても性能の大部分が保たれ、"
+                "埋め込み層と下位 N 層のエンコーダ層（train.freeze_layers。studies/overfitting.yaml では "
+                "train.freeze_layers: 2 を試し、2層のオフライン代替モデルではすべてのエンコーダ層にあたる）を"
+                "事前学習の値のまま固定し、上位の層、プーラー、分類ヘッドだけを更新する。学習できるパラメータ"
+                "が減れば訓練データを丸暗記する余地が小さくなり、汎用的な言語の特徴を担うことの多い下位層が"
+                "事前学習で得たものから離れなくなるため、小さなコーパスでの過学習を減らせる可能性がある。"
+                "Lee ら（2019）は BERT の上位の層だけをファインチューニングしても性能の大部分が保たれ、"
                 "全層の更新が常に有利とは限らないことを示しており、ULMFiT の段階的な凍結解除（Howard と "
                 "Ruder、2018）も最上位の層から学習を始める。ただし固定しすぎると学習不足になりうる。"
             ),
         },
         baseline_note={
             "en": "Off in the baseline (0): every layer is fine-tuned.",
-            "ja": "ベースラインでは使っていない（0）。すべての層をファインチューニングする。",
+            "ja": "基準設定では使っていない（0）。すべての層をファインチューニングする。",
         },
         sources=(LEE_2019, HOWARD_2018),
     ),
     "soft_labels": Countermeasure(
         key="soft_labels",
+        name={"en": "Soft labels (annotators' vote shares)", "ja": "ソフトラベル（アノテータの票の割合）"},
         params=("train.soft_labels",),
         what={
             "en": (
                 "Trains with cross-entropy against each sentence's share of the three annotators' votes per "
-                "class (for example 2/3 positive, 1/3 neutral) instead of its single gold label. Sentences "
-                "on which the annotators disagreed then no longer push the model toward full confidence in "
-                "one class, so less capacity goes into fitting ambiguous cases as if they were certain; this "
-                "may reduce overfitting and improve calibration. Peterson et al. (2019) report better "
-                "generalisation from training on human label distributions, and Fornaciari et al. (2021) "
-                "find that predicting the annotator distribution as an auxiliary task mitigates overfitting. "
-                "In the comparison of Uma et al. (2021), soft labels alone did best when each item had many "
-                "high-quality judgments, and combining them with gold labels did better otherwise; with 3 "
-                "votes per sentence the distribution is coarse."
+                "class (for example 2/3 positive, 1/3 neutral) instead of its single gold label, as the only "
+                "target (train.soft_labels; studies/overfitting.yaml tries train.soft_labels: true). "
+                "Sentences on which the annotators disagreed then no longer push the model toward full "
+                "confidence in one class; this may reduce overfitting to ambiguous cases and improve "
+                "calibration. The evidence is indirect. Uma et al. (2021) survey learning from disagreement: "
+                "on data sets with many judgments per item from high-quality annotators, training on soft "
+                "labels alone did better than on aggregated or even gold labels; where that does not hold, "
+                "combining gold and soft labels generally did best when models are evaluated against gold "
+                "labels (hard evaluation). This project has 3 votes per row and a hard evaluation (macro-F1 "
+                "on gold labels), the second case, and this knob trains on soft labels alone, not on that "
+                "combination. Peterson et al. (2019) trained image classifiers on CIFAR-10 with human label "
+                "distributions and found better generalisation to out-of-distribution test images and more "
+                "robustness to adversarial attacks. Fornaciari et al. (2021), on part-of-speech tagging and "
+                "stemming, predict the vote distribution as an auxiliary task beside the gold label, not as "
+                "the only target as here."
             ),
             "ja": (
                 "各文の正解ラベル1つの代わりに、3人のアノテータの票のクラスごとの割合（例：positive 2/3、"
-                "neutral 1/3）を目標とする交差エントロピーで学習する。意見が割れた文が、"
-                "モデルを1つのクラスへの完全な確信へと押しやらなくなるため、"
-                "曖昧な例をあたかも確実であるかのように当てはめることにモデルの容量が使われにくくなり、"
-                "過学習の軽減や較正の改善につながる可能性がある。Peterson ら（2019）"
-                "は人間のラベル分布で学習すると汎化が改善したと報告し、Fornaciari ら（2021）"
-                "は票の分布の予測を補助タスクとすることで過学習が緩和されたとしている。Uma ら（2021）"
-                "の比較では、各項目に多数の質の高い判断がある場合は soft label だけでの学習が最も良く、"
-                "そうでない場合は正解ラベルとの併用が良かった。1文3票では分布は粗い。"
+                "neutral 1/3）、すなわちソフトラベルだけを目標とする交差エントロピーで学習する"
+                "（train.soft_labels。studies/overfitting.yaml では train.soft_labels: true を試す）。"
+                "意見が割れた文が、モデルを1つのクラスへの完全な確信へと押しやらなくなるため、曖昧な例への"
+                "過学習の軽減や較正の改善につながる可能性がある。根拠は間接的である。Uma ら（2021）は意見の"
+                "不一致からの学習を概観し、1項目に質の高いアノテータの判断が多数あるデータでは、ソフトラベル"
+                "だけの学習が集約したラベルや正解ラベルでの学習より良く、そうでない場合、正解ラベルに対して"
+                "評価する（ハードな評価）なら正解ラベルとソフトラベルの併用がおおむね最も良かったとしている。"
+                "この計画は1行3票で、評価はハードな評価（正解ラベルに対する macro-F1）なので後者にあたり、"
+                "このノブはソフトラベルだけで学習するもので、その併用ではない。Peterson ら（2019）は "
+                "CIFAR-10 の画像分類で人間のラベル分布を使って学習し、分布外のテスト画像への汎化と敵対的攻撃"
+                "への頑健性が改善したと報告している。Fornaciari ら（2021）は品詞タグ付けと語幹抽出で、票の"
+                "分布"
+                "を正解ラベルと並ぶ補助タスクとして予測しており、ここのように唯一の目標とはしていない。"
             ),
         },
         baseline_note={
@@ -402,138 +457,171 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
                 "epoch) and test are still scored against gold labels."
             ),
             "ja": (
-                "ベースラインは正解ラベルだけで学習する。soft label を使う場合も、"
-                "最良エポックを選ぶ dev と test の評価は正解ラベルに対して行う。"
+                "基準設定は正解ラベルだけで学習する。ソフトラベルを使う場合も、最良エポックを選ぶ dev と "
+                "test の評価は正解ラベルに対して行う。"
             ),
         },
-        sources=(PETERSON_2019, UMA_2021, FORNACIARI_2021),
+        sources=(UMA_2021, PETERSON_2019, FORNACIARI_2021),
     ),
     "class_weights": Countermeasure(
         key="class_weights",
+        name={"en": "Class weights", "ja": "クラスの重み付け"},
         params=("train.class_weights",),
         what={
             "en": (
-                "Multiplies each training example's loss by a weight for its gold class, n_samples / ("
-                "n_classes × class count) (the balanced setting: scikit-learn's heuristic, which its "
-                "documentation says is inspired by King & Zeng, 2001), so that every class contributes the "
-                "same total weight. The training set is imbalanced with a positive majority, and unweighted "
-                "training tends to favour the majority class. This addresses class imbalance more than "
-                "overfitting: it may raise minority-class recall and thus macro-F1, but it also magnifies the"
-                " few minority examples, which can make overfitting to them more likely. Cui et al. (2019) "
-                "propose a milder re-weighting based on an effective number of samples per class, between no "
-                "weighting and inverse-frequency weighting."
+                "Weights the loss per target class: each class's term of the cross-entropy is multiplied by "
+                "n_samples / (n_classes × class count) (train.class_weights: balanced, as "
+                "studies/overfitting.yaml tries: scikit-learn's heuristic, which its documentation says is "
+                "inspired by King & Zeng, 2001), so that every class contributes the same total weight. "
+                "With one-hot targets this is the weight of the example's gold class; with label smoothing "
+                "or soft labels the target spreads over several classes, and each class's share is weighted "
+                "by its own class weight. The training set is imbalanced with a positive majority, and "
+                "unweighted training tends to favour the majority class. This addresses class imbalance more "
+                "than overfitting: it may raise minority-class recall and thus macro-F1, but it also "
+                "magnifies the few minority examples, which may make overfitting to them more likely. Cui et "
+                "al. (2019) propose a milder re-weighting based on an effective number of samples per class, "
+                "between no weighting and inverse-frequency weighting."
             ),
             "ja": (
-                "各訓練例の損失に、その正解クラスの重み n_samples / (n_classes × クラスの件数) を掛け、"
-                "どのクラスも合計では同じ重みで寄与するようにする（balanced の設定。scikit-learn の経験則で、"
-                "そのドキュメントは King と Zeng（2001）に着想を得たとしている）。"
-                "訓練データは positive が多数を占める不均衡なもので、重みなしの学習は多数派クラスに偏りやす"
-                "い。この手法が主に対象とするのは過学習ではなくクラス不均衡であり、少数派クラスの再現率、"
-                "ひいては macro-F1 を上げる可能性がある一方、少数派の少ない例の影響を大きくするため、"
-                "それらへの過学習を招きやすくすることもある。Cui ら（2019）は、"
-                "クラスごとの「有効サンプル数」に基づき、重みなしと頻度の逆数による重みの中間にあたる、"
-                "より穏やかな重み付けを提案している。"
+                "損失を目標のクラスごとに重み付けする。交差エントロピーの各クラスの項に n_samples / "
+                "(n_classes × クラスの件数) を掛け、どのクラスも合計では同じ重みで寄与するようにする"
+                "（train.class_weights: balanced。studies/overfitting.yaml で試す設定で、scikit-learn の経"
+                "験則。"
+                "そのドキュメントは King と Zeng（2001）に着想を得たとしている）。one-hot の目標ではこれは"
+                "その例の正解クラスの重みになり、ラベル平滑化やソフトラベルでは目標が複数のクラスに広がり、"
+                "各クラスの割合がそのクラスの重みで重み付けされる。訓練データは positive が多数を占める不均"
+                "衡な"
+                "もので、重みなしの学習は多数派クラスに偏りやすい。この手法が主に対象とするのは過学習ではなく"
+                "クラス不均衡であり、少数派クラスの再現率、ひいては macro-F1 を上げる可能性がある一方、少数派"
+                "クラスの数少ない訓練例の影響を大きくするため、それらへの過学習を招きやすくする可能性もある。"
+                "Cui ら（2019）は、クラスごとの「有効サンプル数」に基づき、重みなしと頻度の逆数による重みの"
+                "中間にあたる、より穏やかな重み付けを提案している。"
             ),
         },
         baseline_note={
             "en": "The baseline uses no class weights (none).",
-            "ja": "ベースラインではクラス重みを使っていない（none）。",
+            "ja": "基準設定ではクラスの重みを使っていない（none）。",
         },
         sources=(KING_2001, CUI_2019),
     ),
     "layer_lr_decay": Countermeasure(
         key="layer_lr_decay",
+        name={"en": "Layer-wise learning-rate decay", "ja": "層ごとの学習率減衰"},
         params=("train.layer_lr_decay",),
         what={
             "en": (
-                "Gives the classification head and the top encoder layer the base learning rate, and each "
-                "lower layer the rate of the layer above multiplied by train.layer_lr_decay, so the lowest "
-                "layers move least (1.0 turns it off). Lower layers tend to hold general features that "
-                "transfer across tasks, upper layers more task-specific ones; updating the lower ones more "
-                "gently may preserve pre-trained knowledge and leave less room for fitting the small "
+                "Gives the classification head and the pooler the base learning rate (train.learning_rate), "
+                "the top encoder layer that rate × train.layer_lr_decay, each lower layer the rate of the "
+                "layer above × the decay again, and the embeddings the rate of the bottom layer × the decay: "
+                "with L encoder layers, layer i (counted from 0 at the bottom) learns at rate × decay^(L − "
+                "i) "
+                "and the embeddings at rate × decay^(L + 1), so the lowest layers move least (1.0 turns it "
+                "off; studies/overfitting.yaml tries train.layer_lr_decay: 0.9, which on the 12-layer model "
+                "gives the embeddings 0.9^13 ≈ 0.25 of the rate). Lower layers tend to hold general features "
+                "that transfer across tasks, upper layers more task-specific ones; updating the lower ones "
+                "more gently may preserve pre-trained knowledge and leave less room for fitting the small "
                 "training set. Howard & Ruder (2018) introduced per-layer learning rates as discriminative "
                 "fine-tuning, and Sun et al. (2019) report that a decay factor below 1 can improve BERT on "
                 "text classification."
             ),
             "ja": (
-                "分類ヘッドと最上位のエンコーダ層には基本の学習率を与え、"
-                "それより下の層には一つ上の層の学習率に train.layer_lr_decay を掛けた値を与えるため、"
-                "下位の層ほど動きが小さくなる（1.0 で無効）。下位の層はタスクをまたいで使える汎用的な特徴を、"
-                "上位の層はよりタスク固有の特徴を持つ傾向があり、下位の層を穏やかに更新すれば事前学習で得た知"
-                "識が保たれ、小さな訓練データへの当てはめ込みの余地が減る可能性がある。"
-                "Howard と Ruder（2018）は層ごとに異なる学習率を discriminative fine-tuning として導入し、"
-                "Sun ら（2019）は減衰率を 1 未満にすると BERT のテキスト分類の精度が上がりうると報告してい"
-                "る。"
+                "層ごとの学習率減衰では、分類ヘッドとプーラーに基本の学習率（train.learning_rate）を、最上"
+                "位の"
+                "エンコーダ層にその学習率 × train.layer_lr_decay を、それより下の層には一つ上の層の学習率に"
+                "さらに減衰率を掛けた値を、埋め込み層には最下位の層の学習率に減衰率を掛けた値を与える。"
+                "エンコーダが L 層なら、下から 0 で数えて i 番目の層の学習率は 学習率 × 減衰率^(L − i)、"
+                "埋め込み層は 学習率 × 減衰率^(L + 1) になり、下位の層ほど動きが小さい（1.0 で無効。"
+                "studies/overfitting.yaml では train.layer_lr_decay: 0.9 を試し、12層のモデルでは埋め込み層の"
+                "学習率は 0.9^13 ≈ 0.25 倍になる）。下位の層はタスクをまたいで使える汎用的な特徴を、上位の"
+                "層は"
+                "よりタスク固有の特徴を持つ傾向があり、下位の層を穏やかに更新すれば事前学習で得た知識が保た"
+                "れ、"
+                "小さな訓練データに合わせすぎる余地が減る可能性がある。Howard と Ruder（2018）は層ごとに異"
+                "なる"
+                "学習率を discriminative fine-tuning として導入し、Sun ら（2019）は減衰率を 1 未満にすると "
+                "BERT のテキスト分類の精度が上がりうると報告している。"
             ),
         },
         baseline_note={
             "en": "Off in the baseline (1.0): every layer uses the same learning rate.",
-            "ja": "ベースラインでは使っていない（1.0）。すべての層が同じ学習率を使う。",
+            "ja": "基準設定では使っていない（1.0）。すべての層が同じ学習率を使う。",
         },
         sources=(HOWARD_2018, SUN_2019),
     ),
     "reinit_layers": Countermeasure(
         key="reinit_layers",
+        name={"en": "Re-initialising the top layers", "ja": "上位層の再初期化"},
         params=("train.reinit_layers",),
         what={
             "en": (
-                "Before fine-tuning, replaces the pooler and the top N encoder layers (train.reinit_layers) "
-                "with freshly initialised weights and keeps the pre-trained layers below (0 turns it off). "
-                "Zhang et al. (2021) find that the top layers of pre-trained BERT can be a poor starting "
-                "point for fine-tuning, and that re-initialising them sped up learning and improved results "
-                "in their few-sample experiments. Any effect on overfitting is indirect: it may stop the "
-                "classifier from leaning on features shaped by the pre-training objective, but the new "
-                "layers must be learnt from the training set alone, which may itself overfit when N is large "
-                "or the data are few."
+                "Before fine-tuning, replaces the pooler and the top N encoder layers (train.reinit_layers; "
+                "studies/overfitting.yaml tries train.reinit_layers: 2, which on the 2-layer offline "
+                "stand-ins is every encoder layer) with freshly initialised weights and keeps the "
+                "pre-trained layers below (0 turns it off). Zhang et al. (2021) find that the top layers of "
+                "pre-trained BERT can be a poor starting point for fine-tuning, and that re-initialising "
+                "them sped up learning and improved results in their few-sample experiments. Any effect on "
+                "overfitting is indirect: it may stop the classifier from leaning on features shaped by the "
+                "pre-training objective, but the new layers must be learnt from the training set alone, "
+                "which may itself overfit when N is large or the data are few."
             ),
             "ja": (
-                "ファインチューニングの前に、プーラーと最上位の N 層のエンコーダ層（train.reinit_layers）"
-                "を新しく初期化した重みに置き換え、それより下の事前学習済みの層はそのまま残す（0 で無効）。"
-                "Zhang ら（2021）は、事前学習済み BERT の最上位の層がファインチューニングの出発点として不利な"
-                "場合があり、それらを初期化し直すと少数サンプルの実験で学習が速まり結果も改善したことを示して"
-                "いる。過学習への効果は間接的である。事前学習の目的に合わせて形作られた特徴に分類器が頼ること"
-                "を防ぐ可能性がある一方、新しい層は訓練データだけから学ぶ必要があるため、"
-                "N が大きい場合やデータが少ない場合にはそれ自体が過学習する可能性がある。"
+                "ファインチューニングの前に、プーラーと最上位の N 層のエンコーダ層（train.reinit_layers。"
+                "studies/overfitting.yaml では train.reinit_layers: 2 を試し、2層のオフライン代替モデルでは"
+                "すべてのエンコーダ層にあたる）を新しく初期化した重みに置き換え、それより下の事前学習済みの層"
+                "はそのまま残す（0 で無効）。Zhang ら（2021）は、事前学習済み BERT の最上位の層がファイン"
+                "チューニングの出発点として不利な場合があり、それらを初期化し直すと少数サンプルの実験で学習が"
+                "速まり結果も改善したことを示している。過学習への効果は間接的である。事前学習の目的に合わせて"
+                "形作られた特徴に分類器が頼ることを防ぐ可能性がある一方、新しい層は訓練データだけから学ぶ必要"
+                "があるため、N が大きい場合やデータが少ない場合にはそれ自体が過学習する可能性がある。"
             ),
         },
         baseline_note={
             "en": "Off in the baseline (0).",
-            "ja": "ベースラインでは使っていない（0）。",
+            "ja": "基準設定では使っていない（0）。",
         },
         sources=(ZHANG_2021,),
     ),
     "drop_label_issues": Countermeasure(
         key="drop_label_issues",
+        name={"en": "Dropping suspected label errors", "ja": "誤ラベルが疑われる行の除外"},
         params=("train.drop_label_issues",),
         what={
             "en": (
-                "Leaves out of training the N training rows (train.drop_label_issues) whose gold label a "
-                "held-out model finds least likely: a TF-IDF classifier trained by k-fold cross-validation "
-                "gives every row the out-of-fold probability of its own label (its self-confidence), and the "
-                "N lowest are dropped; dev and test are untouched. This follows the pruning idea of "
-                "confident learning (Northcutt et al., 2021) and comes from the Level 3 failure analysis. If "
-                "many of these rows are mislabelled, the model no longer has to memorise them, which may "
-                "reduce overfitting to label noise; but a low-confidence row may also be a correctly "
-                "labelled, merely unusual or ambiguous sentence, so dropping it removes real signal, and the "
-                "ranking inherits the blind spots of the TF-IDF model."
+                "Leaves out of training the N training rows (train.drop_label_issues; "
+                "studies/overfitting.yaml tries train.drop_label_issues: 100) whose gold label a held-out "
+                "model finds least likely: a TF-IDF classifier trained by k-fold cross-validation gives "
+                "every row the out-of-fold probability of its own label (its self-confidence), and the N "
+                "lowest are dropped; dev and test are untouched. This is a simplified variant of confident "
+                "learning (Northcutt et al., 2021): one global ranking by self-confidence with N chosen by "
+                "hand, where confident learning estimates from its confident joint how many rows to prune "
+                "in each class. Dropping N rows can shift the class balance of the training set: the "
+                "report's table of what each knob did lists the rows dropped per class. If many of these "
+                "rows are mislabelled, the model no longer has to memorise them, which may reduce "
+                "overfitting to label noise; but a low-confidence row may also be a correctly labelled, "
+                "merely unusual or ambiguous sentence, so dropping it removes real signal, and the ranking "
+                "inherits the blind spots of the TF-IDF model."
             ),
             "ja": (
                 "その行を学習に使っていないモデルから見て正解ラベルの確からしさが最も低い N 行の訓練データ"
-                "（train.drop_label_issues）を学習から除く。k 分割交差検証で学習した TF-IDF の分類器が、"
-                "各行に、その行を見ていないモデルによる自身のラベルの確率（self-confidence）を与え、"
-                "その低い順に N 行を除く。dev と test には手を付けない。これは confident learning（Northcutt "
-                "ら、2021）の刈り込み（pruning）の考え方に沿ったもので、Level 3 の失敗分析から生まれた対策で"
-                "ある。除いた行の多くが誤ラベルなら、モデルはそれらを丸暗記する必要がなくなり、"
-                "ラベル雑音への過学習を減らせる可能性がある。一方、確信度の低い行が、ラベルは正しいが珍しい、"
-                "あるいは曖昧な文であることもあり、除けば本物の情報も失われる。"
-                "また順位付けは TF-IDF モデルの弱点をそのまま引き継ぐ。"
+                "（train.drop_label_issues。studies/overfitting.yaml では train.drop_label_issues: 100 を試"
+                "す）"
+                "を学習から除く。k 分割交差検証で学習した TF-IDF の分類器が、各行に、その行を見ていないモデル"
+                "による自身のラベルの確率（self-confidence）を与え、その低い順に N 行を除く。dev と test には"
+                "手を付けない。これは confident learning（Northcutt ら、2021）を簡略化したもので、"
+                "self-confidence による全体で一つの順位付けと手で決めた N を使う。confident learning 自体は、"
+                "confident joint から各クラスで何行を除くかを推定する。N 行を除くと訓練データのクラスの比率が"
+                "変わりうるため、レポートの「対策が実際に何をしたか」の表に、除いた行のクラス別の数を載せる。"
+                "除いた行の多くが誤ラベルなら、モデルはそれらを丸暗記する必要がなくなり、ラベル雑音への過学習"
+                "を減らせる可能性がある。一方、確信度の低い行が、ラベルは正しいが珍しい、あるいは曖昧な文で"
+                "あることもあり、除けば本物の情報も失われる。また順位付けは TF-IDF モデルの弱点をそのまま引き"
+                "継ぐ。"
             ),
         },
         baseline_note={
             "en": (
                 "The baseline trains on every training row; Level 3 only lists the candidates for re-reading."
             ),
-            "ja": "ベースラインはすべての訓練行で学習する。Level 3 は候補を読み直し用に挙げるだけである。",
+            "ja": "基準設定はすべての訓練行で学習する。Level 3 は候補を読み直し用に挙げるだけである。",
         },
         sources=(NORTHCUTT_2021,),
     ),
@@ -593,6 +681,28 @@ Cui et al. 2019: [pages] -> ar5iv.labs.arxiv.org/html/1901.05555 (Yin Cui, Mengl
   Yang Song, Serge Belongie); mlanthology CVPR 2019 entry, DOI 10.1109/CVPR.2019.00949.
 Northcutt et al. 2021: [pages] -> dspace.mit.edu record (Northcutt, Jiang, Chuang; DOI 10.1613/JAIR.1.12125)
   and arxiv.org/abs/1911.00068v5; [find_string] "jair.1.12125" -> BibTeX volume 70, pages 1373--1411.
+
+What the texts claim from each source (checked again with the search tool for the exactness review):
+  Uma et al. 2021: jair.org article 12752 abstract: with many judgments by high-quality coders per item,
+    soft labels alone beat aggregated or even gold labels (hard and soft evaluation); otherwise gold and
+    soft together were generally best in the hard evaluation.
+  Peterson et al. 2019: ar5iv 1908.07086 abstract: CIFAR10H (human label distributions for the CIFAR10
+    test images); better generalisation to increasingly out-of-distribution test sets, robustness to
+    adversarial attacks.
+  Fornaciari et al. 2021: ACL Anthology 2021.naacl-main.204 abstract: soft labels as an auxiliary task in
+    a multi-task network, mitigating overfitting; the authors' repository fornaciari/soft-labels README:
+    part-of-speech tagging and stemming experiments.
+  Northcutt et al. 2021: abstract: estimates the joint distribution of noisy and true labels; pruning by
+    class or by noise rate from the confident joint (cleanlab's filter docstring).
+  Srivastava et al. 2014: jmlr.org v15 srivastava14a: training samples thinned networks; at test time a
+    single unthinned network with smaller weights approximates averaging their predictions.
+  Krogh & Hertz 1992: papers.nips.cc abstract: proven for a linear network (irrelevant weight
+    components suppressed; part of the effect of static noise on the targets), then extended to networks
+    with hidden layers and non-linear units.
+  BERT's dropout placement: transformers' modeling_bert.py (the installed 5.x): hidden_dropout_prob in
+    BertEmbeddings, BertSelfOutput and BertOutput (before the residual LayerNorm),
+    attention_probs_dropout_prob on the attention probabilities, classifier_dropout (else
+    hidden_dropout_prob) on the pooled output.
 
 Checked but not used: Mosbach, Andriushchenko & Klakow, "On the Stability of Fine-tuning BERT:
   Misconceptions, Explanations, and Strong Baselines", ICLR 2021, arXiv:2006.04884 (openreview.net

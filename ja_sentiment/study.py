@@ -233,7 +233,8 @@ def verdict_of(test: dict, alpha: float) -> str:
         return IDENTICAL
     if test["gate"] is not None:
         return NO_VERDICT
-    return (BETTER if test["diff"] > 0 else WORSE) if test["p_holm"] < alpha and test["diff"] != 0 else UNCLEAR
+    significant = test["p_holm"] < alpha and test["diff"] != 0
+    return (BETTER if test["diff"] > 0 else WORSE) if significant else UNCLEAR
 
 
 def per_class_f1(gold: pd.Series, by_seed: dict[int, dict], names: Sequence[str]) -> dict[str, float]:

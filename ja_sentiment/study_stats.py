@@ -257,7 +257,7 @@ def power_of(components: dict, seeds: int, rows: int, family: int, alpha: float,
     if bottom < now / 2:
         halve = next((s for s in range(seeds + 1, max_seeds + 1)
                       if detectable(components, s, rows, family, alpha) <= now / 2), None)
-    return {"detectable": now, "seeds_to_halve": halve, "floor": bottom, "power": 0.8}
+    return {"detectable": now, "seeds_to_halve": halve, "floor": bottom, "power": 0.8, "max_seeds": max_seeds}
 
 
 def holm(p_values: Sequence[float]) -> list[float]:

@@ -277,9 +277,10 @@ def engagement(train: TrainParams, names: tuple[str, ...], rows: list[dict], mod
                stopped: bool) -> dict:
     """What each countermeasure's knob did in this run, as the run saw it (dvclive/metrics.json
     `engaged`; the study's report states it): the epoch early stopping stopped at (`stopped`: its
-    patience ran out, perhaps at the last planned epoch; None: it never triggered, or it is off), the rows dropped and their gold classes, the layers frozen (and the
-    parameters still trained) and re-initialised, the number of distinct learning rates and the weight decay the
-    optimizer's groups started with, the dropout the model ran with, and the loss trained with."""
+    patience ran out, perhaps at the last planned epoch; None: it never triggered, or it is off),
+    the rows dropped and their gold classes, the layers frozen (and the parameters still trained) and
+    re-initialised, the number of distinct learning rates and the weight decay the optimizer's groups
+    started with, the dropout the model ran with, and the loss trained with."""
     last = rows[-1]["epoch"]
     groups = optimizer.param_groups
     config = model.config
@@ -288,7 +289,8 @@ def engagement(train: TrainParams, names: tuple[str, ...], rows: list[dict], mod
         "epochs_run": last,
         "stopped_at_epoch": last if stopped else None,
         "dropped_rows": len(dropped_labels),
-        "dropped_by_class": {name: int((np.asarray(dropped_labels) == i).sum()) for i, name in enumerate(names)},
+        "dropped_by_class": {name: int((np.asarray(dropped_labels) == i).sum())
+                             for i, name in enumerate(names)},
         "frozen_layers": train.freeze_layers,
         "trainable_parameters": sum(p.numel() for p in model.parameters() if p.requires_grad),
         "parameters": sum(p.numel() for p in model.parameters()),

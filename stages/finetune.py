@@ -91,7 +91,8 @@ def main() -> None:
     for key in ("is_local", "local_files_only"):
         tokenizer.init_kwargs.pop(key, None)
     model = load_model(train, names)
-    reinitialised = reinit_top_layers(model, train.reinit_layers)  # after set_seed: the same new weights per seed
+    # after set_seed: the same new weights per seed
+    reinitialised = reinit_top_layers(model, train.reinit_layers)
     # The base model as loaded: hub id, revision and the commit it resolved to, stand-in or not.
     card = model_card(train.checkpoint, train.revision)
     # run_id: this run's own, in dvclive/metrics.json and provenance.json; evaluate copies it into

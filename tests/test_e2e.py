@@ -318,6 +318,11 @@ def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
     size = model_out((repo / "dvc.lock").read_text())["size"]
     assert "to run: 6, queued or running: 0, done: 0" in dry
     assert f"cache: about {6 * size / 1e6:,.0f} MB added to the DVC cache for 6 models" in dry
+    # What 2 seeds can detect, from a stated prior (no report of this study yet).
+    assert re.search(r"power \(macro-F1, detected 80% of the time, Holm over 2 at alpha 0\.05, 553 test "
+                     r"rows\): with 2 seeds, differences of about \d+\.\d points and more; the test set's "
+                     r"own floor is \d\.\d points\n  2 seeds [\d.]+, 3 seeds", dry), dry
+    assert "variance components: a prior: the simulator's world \"seed sd moderate\"" in dry
     study_run(repo)
     result = json.loads((repo / "build/study/study.json").read_text())
     experiments = named(repo)
@@ -348,13 +353,25 @@ def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
         c = result["comparisons"][config]["macro_f1"]
         assert c["diff"] == pytest.approx(np.mean(per_seed[config]) - np.mean(per_seed["baseline"]))
         assert c["ci_low"] <= c["diff"] <= c["ci_high"] and c["seeds"] == 2
-        assert c["verdict"] == (("better" if c["diff"] > 0 else "worse") if c["p_holm"] < 0.05
-                                else "not distinguishable")
+        assert c["verdict"] == ("identical" if c["identical"] else ("better" if c["diff"] > 0 else "worse")
+                                if c["p_holm"] < 0.05 else "not distinguishable")
+        assert c["identical"] or c["power"]["detectable"] > c["power"]["floor"] > 0
+    # What each run's knobs did, as finetune recorded it: 50 rows dropped (by class), no early stop.
+    for seed in ("1", "2"):
+        engaged = result["configs"]["dropped"]["engaged"][seed]
+        assert engaged["dropped_rows"] == 50 and sum(engaged["dropped_by_class"].values()) == 50
+        assert result["configs"]["baseline"]["engaged"][seed]["dropped_rows"] == 0
+        assert engaged["stopped_at_epoch"] is None and engaged["lr_groups"] == 1
+    by_class = result["configs"]["dropped"]["engaged"]["1"]["dropped_by_class"]
     # Each experiment ran on one of the two pinned workers, and both workers ran some.
     devices = [d for c in result["configs"].values() for d in c["cuda_visible_devices"].values()]
     assert set(devices) == {"0", "1"}, devices
     report = (repo / "build/study/study.md").read_text()
-    assert "### drop_label_issues" in report and "Made with offline stand-ins" in report
+    assert "### Dropping suspected label errors (`drop_label_issues`)" in report
+    assert "Made with offline stand-ins" in report
+    dropped_cell = f"50 ({', '.join(f'{k} {v}' for k, v in by_class.items())})"
+    assert f"| `dropped` | off | {dropped_cell} | 0 (" in report
+    assert "## Per-class F1 (mean over seeds)" in report
     # The seed x row intervals, with their simultaneous (Bonferroni-level) companions.
     assert "[simultaneous interval]" in report and "seed level's degrees of freedom" in report
     assert all(c["macro_f1"]["df"] == 1 for c in result["comparisons"].values())  # 2 seeds
@@ -387,6 +404,10 @@ def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
     assert collected["configs"]["short"]["seeds"] == [1]
     ja = (repo / "build/study_ja/study.md").read_text()  # the report in Japanese
     assert ja.startswith("# Level 4 の実験 `t`") and "**除外した実験**" in ja and f"`{lost}`" in ja
+    # One seed of `short` missing: no verdict for it, its unpaired baseline seed listed.
+    short = collected["comparisons"]["short"]["macro_f1"]
+    assert short["verdict"] == "no verdict" and short["unpaired"] == {"config": [], "baseline": [2]}
+    assert "| 判定なし: 対応するシードが 1 個(2 個以上必要) |" in ja and "基準設定の 2。" in ja
 
 
 def finetune_of(repo: Path, seed: int, dropped: int) -> int | None:
@@ -419,6 +440,7 @@ def test_a_killed_training_is_run_again_and_never_replaced_by_another_runs_numbe
     dry = study_run(repo, "--dry-run").stdout
     # Only the changed configuration runs again (and the one lost above).
     assert "to run: 3, queued or running: 0, done: 3" in dry
+    assert re.search(r"variance components: fitted in build/study/study.json \(median over its [12] ", dry)
     to_run = re.findall(r"(t-\w+-s\d)-[0-9a-f]{8}: to run", dry)
     assert sorted(to_run) == ["t-dropped-s1", "t-dropped-s2", "t-short-s2"]
 

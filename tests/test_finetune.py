@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import os
+import re
 import subprocess
 import sys
 from functools import partial
@@ -386,6 +387,41 @@ def test_layer_lr_decay_gives_each_layer_the_rate_of_the_one_above_times_the_dec
     with contextlib.chdir(tmp_path):  # 1.0: the Trainer's own optimizer, one learning rate
         plain = training.FinetuneTrainer(model=model, args=args, eval_dataset=dev).create_optimizer()
     assert {g["lr"] for g in plain.param_groups} == {1e-3}
+
+
+def test_the_layer_lr_decay_text_says_what_the_optimizer_does(tiny_bert, tmp_path):
+    """The Level 4 text's claim, read from the text itself (en and ja: head and pooler at the base rate,
+    the top encoder layer at rate x decay, layer i at rate x decay^(L - i), the embeddings at
+    rate x decay^(L + 1)), against the optimizer's groups on a built model."""
+    from ja_sentiment.countermeasures import COUNTERMEASURES
+
+    text = COUNTERMEASURES["layer_lr_decay"].what
+    assert ("Gives the classification head and the pooler the base learning rate (train.learning_rate), the "
+            "top encoder layer that rate × train.layer_lr_decay") in text["en"]
+    assert ("分類ヘッドとプーラーに基本の学習率（train.learning_rate）を、"
+            "最上位のエンコーダ層にその学習率 × train.layer_lr_decay を") in text["ja"]
+    layer = re.search(r"layer i \(counted from 0 at the bottom\) learns at rate × decay\^\((.+?)\)",
+                      text["en"])[1]
+    embeddings = re.search(r"embeddings at rate × decay\^\((.+?)\)", text["en"])[1]
+    assert f"学習率 × 減衰率^({layer})" in text["ja"] and f"学習率 × 減衰率^({embeddings})" in text["ja"]
+
+    def exponent(formula: str, n_layers: int, i: int = 0) -> int:  # "L − i" as the text writes it
+        return eval(formula.replace("−", "-"), {"L": n_layers, "i": i})  # noqa: S307 (our own text)
+
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main", learning_rate=1e-3)
+    model = training.load_model(params, NAMES)
+    dev = training.to_dataset(split_frame("dev"), AutoTokenizer.from_pretrained(tiny_bert), 32, soft=False)
+    with contextlib.chdir(tmp_path):
+        optimizer = training.FinetuneTrainer(model=model, args=training.training_args(params, "fp32"),
+                                             eval_dataset=dev, layer_lr_decay=0.7).create_optimizer()
+    lr_of = {id(p): g["lr"] for g in optimizer.param_groups for p in g["params"]}
+    n_layers = model.config.num_hidden_layers
+    claimed = {"bert.embeddings.": exponent(embeddings, n_layers), "bert.pooler.": 0, "classifier.": 0,
+               **{f"bert.encoder.layer.{i}.": exponent(layer, n_layers, i) for i in range(n_layers)}}
+    assert claimed[f"bert.encoder.layer.{n_layers - 1}."] == 1  # the top layer: rate x decay
+    for name, param in model.named_parameters():
+        prefix = next(p for p in claimed if name.startswith(p))
+        assert lr_of[id(param)] == pytest.approx(1e-3 * 0.7 ** claimed[prefix]), name
 
 
 def test_drop_label_issues_leaves_out_exactly_the_lowest_ranked_rows(tiny_bert, tmp_path):

@@ -4,6 +4,7 @@ on queued experiments in tests/test_e2e.py.)"""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
 from pathlib import Path
@@ -39,6 +40,31 @@ def test_the_shipped_study_has_the_baseline_and_one_configuration_per_countermea
             assert set(config.set) <= set(COUNTERMEASURES[config.countermeasure].params), key
     for cm in COUNTERMEASURES.values():
         assert len(cm.what["en"]) >= 100 and len(cm.what["ja"]) >= 100 and cm.sources
+
+
+def test_each_text_names_its_knob_and_the_shipped_value_in_both_languages():
+    """Every countermeasure's text says which param it sets and the value studies/overfitting.yaml
+    tries, in both languages; the Japanese texts name the technique in Japanese and use one word for
+    the baseline configuration (基準設定; `baseline` is also Level 1's stage)."""
+    shipped = yaml.safe_load((ROOT / "studies/overfitting.yaml").read_text(encoding="utf-8"))
+    for config in shipped["configs"].values():
+        if not config.get("countermeasure"):
+            continue
+        cm = COUNTERMEASURES[config["countermeasure"]]
+        for key, value in config["set"].items():
+            shown = yaml.safe_dump(value).removesuffix("...\n").strip()  # 0.1, true, balanced
+            for lang in ("en", "ja"):
+                assert f"{key}: {shown}" in cm.what[lang], (cm.key, lang, key)
+    terms = {"dropout": "ドロップアウト", "label_smoothing": "ラベル平滑化", "soft_labels": "ソフトラベル",
+             "layer_lr_decay": "層ごとの学習率減衰", "weight_decay": "重み減衰", "early_stopping": "早期終了"}
+    for key, term in terms.items():
+        assert term in COUNTERMEASURES[key].what["ja"] and term in COUNTERMEASURES[key].name["ja"], key
+    unnatural = ("忍耐回数", "硬い目標", "注意の確率", "急峻", "当てはめ込み", "少数派の少ない例",
+                 "ベースライン")
+    for cm in COUNTERMEASURES.values():
+        assert cm.name["en"] and cm.name["ja"]
+        for text in (cm.what["ja"], cm.baseline_note["ja"]):
+            assert not [u for u in unnatural if u in text], (cm.key, text)
 
 
 @pytest.mark.parametrize("body, message", [
@@ -133,17 +159,135 @@ def test_aggregate_summarises_seeds_and_judges_with_holm(result):
 def test_the_report_explains_every_countermeasure_in_both_languages(result, tmp_path):
     en = markdown(result, "en")
     for key, cm in COUNTERMEASURES.items():
-        assert f"### {key}" in en and cm.what["en"] in en and cm.sources[0].cite() in en
+        assert f"### {cm.name['en']} (`{key}`)" in en and cm.what["en"] in en and cm.sources[0].cite() in en
     assert en.count("Not run in this study.") == len(COUNTERMEASURES) - 2
     assert "Holm-adjusted p-value across the 2 countermeasures" in en
-    assert "| `weight_decay` | 3 | +30.0 [" in en and "**Made with offline stand-ins" in en
-    assert "not distinguishable: the data do not show a difference" in en
+    assert "| `weight_decay` | 1, 2, 3 | +30.0 [" in en and "**Made with offline stand-ins" in en
+    assert "not distinguishable; differences from " in en
     ja = markdown(result, "ja")
     assert ja.startswith("# Level 4 の実験 `s`") and COUNTERMEASURES["dropout"].what["ja"] in ja
-    assert "この実験では実行していない。" in ja and "差は示されない" in ja
+    assert "この実験では実行していない。" in ja and "区別できない" in ja
+    assert "### ドロップアウト (`dropout`)" in ja and "### 層ごとの学習率減衰 (`layer_lr_decay`)" in ja
     plots(result, tmp_path, "ja")
     for name in ("learning_curves", "dev_loss", "forest"):
         assert (tmp_path / "plots" / f"{name}.png").stat().st_size > 5000
+
+
+CASES = {"wd": ("weight_decay", 90, [1, 2, 3]), "sugg": ("dropout", 30, [1, 2, 3]),
+         "same": ("early_stopping", 0, [1, 2, 3]), "unclear": ("label_smoothing", 1, [1, 2, 3]),
+         "one": ("freeze_layers", 5, [1])}
+
+
+@pytest.fixture
+def cases() -> dict:
+    """One configuration per case of the wording, against a baseline over seeds 1-3; `notrun` is in
+    the study file (Holm's family: 6) but has no runs."""
+    configs = {"baseline": st.Config(), "notrun": st.Config(countermeasure="class_weights")}
+    configs |= {name: st.Config(countermeasure=cm) for name, (cm, _, _) in CASES.items()}
+    study = st.StudyFile(name="c", configs=configs)
+    runs = {"baseline": fake_runs([1, 2, 3], 0)} | {
+        name: fake_runs(seeds, shift) for name, (_, shift, seeds) in CASES.items()}
+    for name in ("same", "baseline"):  # early stopping's records: it stopped after the kept epoch
+        for run in runs[name].values():
+            run["engaged"] = engaged(stopped=3, patience=1) if name == "same" else engaged()
+    return st.aggregate(study, runs, NAMES)
+
+
+def engaged(stopped: int | None = None, patience: int = 0) -> dict:
+    return {"early_stopping_patience": patience, "epochs_planned": 4, "epochs_run": stopped or 4,
+            "stopped_at_epoch": stopped, "dropped_rows": 0, "dropped_by_class": dict.fromkeys(NAMES, 0),
+            "frozen_layers": 0, "trainable_parameters": 100, "parameters": 100, "reinitialised_layers": 0,
+            "reinitialised_tensors": 0, "lr_groups": 1, "weight_decay": 0.01,
+            "dropout": {"hidden": 0.1, "attention": 0.1, "classifier": None},
+            "loss": {"target": "gold", "label_smoothing": 0.0, "class_weights": None}}
+
+
+def test_one_wording_per_case_in_both_languages(cases):
+    """Significant after Holm; suggestive (the unadjusted interval excludes 0, Holm does not);
+    not distinguishable (with the smallest detectable difference); identical models (and why); no
+    verdict with one paired seed (the unpaired seeds listed)."""
+    f1 = {name: c["macro_f1"] for name, c in cases["comparisons"].items()}
+    assert cases["family"] == 6 and "notrun" not in f1
+    # Each case's precondition, then its verdict.
+    assert f1["wd"]["p_holm"] < 0.05 and f1["wd"]["verdict"] == "better"
+    assert f1["sugg"]["ci_low"] > 0 and f1["sugg"]["p"] < 0.05 <= f1["sugg"]["p_holm"]
+    assert f1["sugg"]["verdict"] == "not distinguishable"
+    assert f1["unclear"]["ci_low"] < 0 < f1["unclear"]["ci_high"]
+    assert f1["unclear"]["verdict"] == "not distinguishable"
+    assert f1["same"]["verdict"] == st.IDENTICAL and f1["same"]["diff"] == 0
+    assert f1["one"]["verdict"] == st.NO_VERDICT and f1["one"]["gate"] == ("one_seed", {"seeds": 1})
+    assert f1["one"]["unpaired"] == {"config": [], "baseline": [2, 3]} and f1["one"]["p_holm"] is None
+    en, ja = markdown(cases, "en"), markdown(cases, "ja")
+    row = {line.split(" | ")[0][3:-1]: line for line in en.splitlines() if line.startswith("| `")}
+    assert row["wd"].endswith("| better: significant after correcting for 6 comparisons (Holm p = "
+                              f"{f1['wd']['p_holm']:.3f}) |")
+    assert "| suggestive; not significant after correcting for 6 comparisons (unadjusted p = " in row["sugg"]
+    m = f"{100 * f1['unclear']['power']['detectable']:.1f}"
+    assert row["unclear"].endswith(f"with the data; the smallest this study could detect is {m} points |")
+    assert row["unclear"].startswith("| `unclear` | 1, 2, 3 | +0.")
+    assert f"| {m} | not distinguishable; " in row["unclear"]
+    assert row["same"].endswith("| identical: the same test predictions as the baseline on every paired "
+                                "seed |")
+    assert row["one"].endswith("| no verdict: 1 paired seed(s), at least 2 needed |")
+    assert "Seeds without a partner, left out of this comparison: the baseline's 2, 3." in en
+    assert ("Identical: on every paired seed (1, 2, 3) its kept model made the same predictions on every "
+            "test row as the baseline's; there is no difference to estimate. Why: it kept the baseline's "
+            "epoch on every seed (kept epochs 2, 2, 2); early stopping (patience 1: stopped at epoch 3 of 4) "
+            "came after the kept epoch") in en
+    # The same cases in Japanese, each with its own words.
+    for words in ("優れる: 6 個の比較について補正した後も有意",
+                  "示唆的。6 個の比較について補正すると有意でない",
+                  "区別できない。", f"この実験が検出できる最小の差は {m} ポイント",
+                  "同一: 対応するすべてのシードでテスト予測が基準設定と同じ",
+                  "判定なし: 対応するシードが 1 個(2 個以上必要)",
+                  "対応する相手がなく、この比較から除いたシード: 基準設定の 2, 3。",
+                  "早期終了(patience 1: 4 エポック中エポック 3 で停止)は採用したエポックより後"):
+        assert words in ja, words
+    # Power: the smallest detectable difference, the seeds that would halve it, the test set's floor.
+    power = f1["unclear"]["power"]
+    assert power["floor"] < power["detectable"] and (power["seeds_to_halve"] or 0) > 3
+    assert f"Power: the smallest difference this comparison would detect 80% of the time is {m} points" \
+        in en
+
+
+def test_verdicts_only_where_the_simulator_measured_the_method(cases, monkeypatch):
+    """A seed count or a level the simulator did not measure: intervals only, and why."""
+    from ja_sentiment import study_stats
+
+    assert study_stats.verdict_gate(3, 0.05) is None and study_stats.verdict_gate(1, 0.05)[0] == "one_seed"
+    assert study_stats.verdict_gate(3, 0.1) == ("alpha", {"alpha": 0.1, "measured": 0.05})
+    monkeypatch.setattr(study_stats, "MEASURED_FWER", {2: 0.0, 5: 0.0})
+    assert study_stats.verdict_gate(3, 0.05) == ("not_measured", {"seeds": 3, "measured": [2, 5]})
+    monkeypatch.setattr(study_stats, "MEASURED_FWER", {3: 0.08})  # measured, and above alpha
+    assert study_stats.verdict_gate(3, 0.05)[0] == "not_measured"
+    study = st.StudyFile(name="c", alpha=0.1, configs={"baseline": st.Config(), "wd": st.Config()})
+    runs = {"baseline": fake_runs([1, 2, 3], 0), "wd": fake_runs([1, 2, 3], 60)}
+    result = st.aggregate(study, runs, NAMES)
+    wd = result["comparisons"]["wd"]["macro_f1"]
+    assert wd["verdict"] == st.NO_VERDICT and wd["p_holm"] < 0.05  # it would have been "better"
+    assert ("| no verdict: the method's error rate was measured at alpha 0.05, not at this study's 0.1; "
+            "differences from +") in markdown(result, "en")
+
+
+def test_seeds_added_after_a_first_look_are_shown(result, tmp_path):
+    """The seeds of the first report are kept from report to report; seeds added later are named."""
+    from ja_sentiment.tools.study import write
+
+    write(result, tmp_path, "en")
+    first = json.loads((tmp_path / "study.json").read_text())["first_look"]
+    assert first["seeds"] == [1, 2, 3] and first["added"] == []
+    assert "Seeds added after a first look" not in (tmp_path / "study.md").read_text()
+    study = st.StudyFile(name="s", configs={"baseline": st.Config(),
+                                            "dropout": st.Config(countermeasure="dropout")})
+    runs = {"baseline": fake_runs([1, 2, 3, 4], 0), "dropout": fake_runs([1, 2, 3, 4], 1)}
+    more = st.aggregate(study, runs, NAMES)
+    write(more, tmp_path, "ja")
+    again = json.loads((tmp_path / "study.json").read_text())["first_look"]
+    assert again == {"seeds": [1, 2, 3], "at": first["at"], "added": [4]}
+    assert f"**最初の報告の後に追加したシード**: 4(最初の報告のシードは 1, 2, 3、{first['at']} に作成)" in \
+        (tmp_path / "study.md").read_text()
+    write(more, tmp_path, "en")  # a third report: still measured from the first
+    assert json.loads((tmp_path / "study.json").read_text())["first_look"]["added"] == [4]
 
 
 def _fake_dvc(tmp_path, monkeypatch, failures: int) -> None:

@@ -161,6 +161,20 @@ def seed_sd_points(world: World, n_seeds: int = 200, seed: int = 0) -> float:
     return 100 * float(per_seed_scores(gold, runs(world, rng, gold, row, n_seeds, 0.0), 3, "accuracy").std())
 
 
+def prior_components(world: World = WORLDS[1], n_seeds: int = 10, pilots: int = 20, seed: int = 0) -> dict:
+    """Variance components (seed, row, residual) of a null macro-F1 difference in a simulated world,
+    mean over `pilots` simulated comparisons: the prior a study's --dry-run states when it has no
+    results of its own yet."""
+    rng = np.random.default_rng(seed)
+    fitted = []
+    for _ in range(pilots):
+        gold, row = test_rows(rng, world)
+        shared = rng.normal(0, world.shared_seed_sd, (n_seeds, 1))
+        a, b = (runs(world, rng, gold, row, n_seeds, 0.0, shared) for _ in range(2))
+        fitted.append(seed_row_moments(gold, a, b, 3, "macro_f1")["components"])
+    return {key: float(np.mean([f[key] for f in fitted])) for key in fitted[0]}
+
+
 def clopper_pearson(k: int, n: int, confidence: float = 0.95) -> tuple[float, float]:
     """Exact two-sided interval of a binomial proportion."""
     tail = (1 - confidence) / 2

@@ -39,12 +39,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from ja_sentiment.data import read_json
 from ja_sentiment.identity import IdentityError, digest, expected, load_yaml, lock_entry
 from ja_sentiment.params import PARAMS_FILE, load_params
-from ja_sentiment.reports.study import markdown, plots
+from ja_sentiment.reports.study import TABLES, interval_points, markdown, plots, words
+from ja_sentiment.reports.text import Text
 from ja_sentiment.study import (
     METRICS,
+    TEST_ROWS,
     StudyError,
     StudyFile,
     adhoc,
@@ -56,10 +60,12 @@ from ja_sentiment.study import (
     with_overrides,
 )
 from ja_sentiment.study_runs import DATA_FILE, LIVE_METRICS, survey
+from ja_sentiment.study_stats import detectable, power_of
 from ja_sentiment.tools import study_cache
 from ja_sentiment.tools.dvc_cli import exp_refs, git, queue_tasks, read_at, run_dvc
 
 LOCK_FILE = Path(".dvc/tmp/study.lock")
+TEST_SET_ROWS = 553  # pn.tsv's test split, where the workspace has no predictions yet
 ACTIVE = ("Queued", "Running")
 
 
@@ -151,25 +157,79 @@ def classify(planned: list[dict], found: dict[str, dict], tasks: list, refs: set
     return out
 
 
-def estimate(todo: list[dict], jobs: int) -> str:
-    """Estimated time of `todo`, from the workspace's last finetune timing scaled by each experiment's
-    epochs; or from a short warm-up of a few training steps when the workspace has none."""
+def per_epoch_seconds() -> tuple[float | None, str]:
+    """Seconds per training epoch: the workspace's last finetune timing, or a short warm-up of a few
+    training steps when the workspace has none; and where the figure comes from."""
     live = Path(LIVE_METRICS)
-    per_epoch = None
-    source = ""
     if live.is_file():
         last = read_json(live)
         if last.get("train_runtime_s") and last.get("epochs_run"):
             per_epoch = last["train_runtime_s"] / last["epochs_run"]
-            source = f"the workspace's last finetune: {per_epoch:.0f} s per epoch"
+            return per_epoch, f"the workspace's last finetune: {per_epoch:.0f} s per epoch"
+    return warmup_per_epoch()
+
+
+def estimate(todo: list[dict], jobs: int, timing: tuple[float | None, str]) -> str:
+    """Estimated time of `todo` from the seconds per epoch (per_epoch_seconds), scaled by each
+    experiment's epochs."""
+    per_epoch, source = timing
     if per_epoch is None:
-        per_epoch, source = warmup_per_epoch()
-        if per_epoch is None:
-            return f"time: no estimate ({source})"
+        return f"time: no estimate ({source})"
     seconds = sum(per_epoch * e["inputs"]["finetune"]["params"]["train"]["epochs"] for e in todo)
     seconds /= max(1, jobs)
     return (f"time: about {seconds / 60:.0f} min of training for {len(todo)} experiments with JOBS={jobs} "
             f"({source}; evaluation adds to it, and parallel jobs share this machine's cores)")
+
+
+def components_for(out: Path) -> tuple[dict, str]:
+    """Variance components (seed, row, residual) of a macro-F1 difference: the median over the
+    comparisons of this study's last report in `out`, else a prior: the simulator's world "seed sd
+    moderate" (simulate_study.prior_components), said as such."""
+    previous = out / "study.json"
+    if previous.is_file():
+        try:
+            fitted = [c["macro_f1"]["components"] for c in read_json(previous)["comparisons"].values()
+                      if c["macro_f1"].get("components")]
+        except (ValueError, KeyError):
+            fitted = []
+        if fitted:
+            median = {k: float(np.median([c[k] for c in fitted])) for k in fitted[0]}
+            return median, f"fitted in {previous} (median over its {len(fitted)} comparisons)"
+    from ja_sentiment.tools.simulate_study import prior_components
+
+    return prior_components(), ("a prior: the simulator's world \"seed sd moderate\" (sd of accuracy over "
+                                "seeds about 1.6 points); no report of this study yet")
+
+
+def power_note(study: StudyFile, planned: list[dict], out: Path, jobs: int,
+               timing: tuple[float | None, str]) -> str:
+    """What the seeds asked for can detect (study_stats.power_of: 80% of the time, macro-F1, at the
+    study's alpha over its family), how many seeds would halve it and what they would cost, the test
+    set's floor, and where the variance components come from."""
+    seeds = sorted({e["seed"] for e in planned})
+    epochs = {e["config"]: e["inputs"]["finetune"]["params"]["train"]["epochs"] for e in planned}
+    components, source = components_for(out)
+    rows_file = Path(TEST_ROWS)
+    rows = sum(1 for _ in rows_file.open(encoding="utf-8")) - 1 if rows_file.is_file() else TEST_SET_ROWS
+    family = max(1, len(study.configs) - 1)
+    power = power_of(components, len(seeds), rows, family, study.alpha)
+    ladder = ", ".join(f"{s} seeds {100 * detectable(components, s, rows, family, study.alpha):.1f}"
+                       for s in (2, 3, 5, 10, 20))
+    lines = [f"power (macro-F1, detected 80% of the time, Holm over {family} at alpha {study.alpha}, {rows} "
+             f"test rows): with {len(seeds)} seeds, differences of about {100 * power['detectable']:.1f} "
+             f"points and more; the test set's own floor is {100 * power['floor']:.1f} points", f"  {ladder}"]
+    halve = power["seeds_to_halve"]
+    if halve is None:
+        lines.append("  no number of seeds halves it (up to 200; the test set's floor is near)")
+    else:
+        more = (halve - len(seeds)) * len(epochs)
+        per_epoch = timing[0]
+        hours = (None if per_epoch is None
+                 else (halve - len(seeds)) * sum(epochs.values()) * per_epoch / jobs / 3600)
+        cost = "" if hours is None else f", about {hours:.1f} h more of training"
+        lines.append(f"  about {halve} seeds would halve it ({more} more experiments{cost})")
+    lines.append(f"  variance components: {source}")
+    return "\n".join(lines)
 
 
 def warmup_per_epoch(steps: int = 3) -> tuple[float | None, str]:
@@ -299,6 +359,10 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     return parser.parse_args(argv)
 
 
+def out_dir(args: argparse.Namespace, study: StudyFile) -> Path:
+    return args.out or Path("reports/study") / study.name
+
+
 def runner(args: argparse.Namespace):
     if args.engine == "ray":
         from ja_sentiment.tools.study_ray import RayRunner
@@ -340,7 +404,26 @@ def collect(study: StudyFile, planned: list[dict], names: list[str], failures: d
     return result
 
 
+def first_look(result: dict, out: Path) -> dict:
+    """The seeds of the study's first report in `out` (carried from report to report) and the seeds
+    added since: adding seeds after looking is allowed, and the report says so."""
+    seeds = result["configs"][result["baseline"]]["seeds"]
+    first = {"seeds": seeds, "at": time.strftime("%Y-%m-%d %H:%M:%S")}
+    previous = out / "study.json"
+    if previous.is_file():
+        try:
+            before = json.loads(previous.read_text(encoding="utf-8"))
+        except ValueError:
+            before = {}
+        if before.get("study") == result["study"]:
+            earlier = before.get("first_look") or {"seeds": before["configs"][before["baseline"]]["seeds"],
+                                                   "at": "before first looks were recorded"}
+            first = {"seeds": earlier["seeds"], "at": earlier["at"]}
+    return {**first, "added": sorted(set(seeds) - set(first["seeds"]))}
+
+
 def write(result: dict, out: Path, language: str) -> Path:
+    result["first_look"] = first_look(result, out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "study.json").write_text(json.dumps(result, indent=1, default=str) + "\n", encoding="utf-8")
     plots(result, out, language)
@@ -362,7 +445,9 @@ def execute(args: argparse.Namespace, study: StudyFile, planned: list[dict]) -> 
                          "a queued experiment's copy of the repository would not have them; `git add` them")
     if args.dry_run:
         changed = git("status", "--porcelain", "--", *code, "dvc.yaml", "params.yaml")
-        notes = [estimate(groups["run"], args.jobs), study_cache.estimate(len(groups["run"]))]
+        timing = per_epoch_seconds()
+        notes = [estimate(groups["run"], args.jobs, timing), study_cache.estimate(len(groups["run"])),
+                 power_note(study, planned, out_dir(args, study), args.jobs, timing)]
         if changed.strip():
             notes.append("uncommitted changes to files the experiments depend on; they run with them as they "
                          "are now, and their identity records them:\n" + changed.rstrip())
@@ -395,7 +480,7 @@ def main(argv: list[str] | None = None) -> None:
     with study_lock(study.name):
         failures = {} if args.collect else execute(args, study, planned)
         result = collect(study, planned, names, failures)
-        report = write(result, args.out or Path("reports/study") / study.name, language)
+        report = write(result, out_dir(args, study), language)
         if args.prune_models:
             # Only the experiments this study made: one reused from another study keeps its model.
             commits = sorted({p["rev"] for name, p in result["provenance"].items() if p["name"] == name})
@@ -403,10 +488,10 @@ def main(argv: list[str] | None = None) -> None:
             print(f"study: removed {files} files ({size / 1e6:,.0f} MB) of {len(commits)} experiments' "
                   "models "
                   "from the DVC cache", file=sys.stderr)
+    t = Text("en", TABLES)
     for config, comp in result["comparisons"].items():
         c = comp[METRICS[0]]
-        print(f"{config:<20} macro-F1 {100 * c['diff']:+.1f} [{100 * c['ci_low']:+.1f}, "
-              f"{100 * c['ci_high']:+.1f}] points, Holm p {c['p_holm']:.3g}: {c['verdict']}")
+        print(f"{config:<20} macro-F1 {interval_points(c)} points: {words(t, c, result['family'])}")
     for entry in result["left_out"]:
         print(f"study: left out {entry['name']}: {entry['why']}", file=sys.stderr)
     print(f"study: wrote {report}", file=sys.stderr)
