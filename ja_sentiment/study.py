@@ -229,6 +229,8 @@ def run_data(exp: dict, read: Reader, names: Sequence[str]) -> dict:
 def verdict_of(test: dict, alpha: float) -> str:
     """better / worse (Holm-adjusted p below alpha), not distinguishable, identical (the same
     predictions as the baseline on every paired seed), or no verdict (study_stats.verdict_gate)."""
+    if test["gate"] is not None and test["gate"][0] == "one_seed":
+        return NO_VERDICT  # even if that one seed's models agree: one pair is no basis for a verdict
     if test["identical"]:
         return IDENTICAL
     if test["gate"] is not None:
@@ -260,6 +262,8 @@ def compare(gold: pd.Series, runs: dict, config: str, base: str, n_classes: int,
         test = {"diff": None, "seeds": 0, "rows": len(gold), "ci_low": None, "ci_high": None, "p": None,
                 "se": None, "df": None}
     test["identical"] = bool(paired) and bool((a == b).all())
+    # Identical models that predict one class for every row: the likeliest reason they are identical.
+    test["one_class"] = int(a.flat[0]) if test["identical"] and (a == a.flat[0]).all() else None
     return {**test, "paired_seeds": paired, "unpaired": unpaired}
 
 

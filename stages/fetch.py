@@ -7,6 +7,7 @@ re-fetch.
 
 from __future__ import annotations
 
+import argparse
 import os
 import shutil
 import sys
@@ -55,7 +56,8 @@ def copy_verified(source: Path, dest: Path, sha256: str) -> None:
             os.remove(tmp)
 
 
-def download_verified(url: str, dest: Path, sha256: str, retries: int, timeout: float) -> None:
+def download_verified(url: str, dest: Path, sha256: str, retries: int, timeout: float,
+                      hint: str = OFFLINE_HINT) -> None:
     registry = pooch.create(path=dest.parent, base_url="", registry={dest.name: f"sha256:{sha256}"},
                             urls={dest.name: url}, retry_if_failed=retries)
     downloader = pooch.HTTPDownloader(progressbar=sys.stderr.isatty(), timeout=timeout)
@@ -66,21 +68,38 @@ def download_verified(url: str, dest: Path, sha256: str, retries: int, timeout: 
                          "check data.url and data.sha256 in params.yaml.") from None
     except Exception as err:  # requests' network and HTTP errors, after retries
         raise FetchError(f"fetch: could not download {url} after {retries + 1} attempt(s): "
-                         f"{type(err).__name__}: {err}\n{OFFLINE_HINT}") from None
+                         f"{type(err).__name__}: {err}\n{hint}") from None
 
 
-def fetch(data: DataParams, dest: Path = RAW_FILE) -> Path:
+def fetch(data: DataParams, dest: Path = RAW_FILE, hint: str = OFFLINE_HINT) -> Path:
     source = local_source(data.url)
     if source is not None:
         copy_verified(source, dest, data.sha256)
     else:
-        download_verified(data.url, dest, data.sha256, data.retries, data.timeout)
+        download_verified(data.url, dest, data.sha256, data.retries, data.timeout, hint)
     return dest
 
 
-def main() -> None:
+SMOKE_HINT = "Offline? Give make smoke a local copy of pn.tsv: make smoke SHARED_PN=path/to/pn.tsv"
+
+
+def main(argv: list[str] | None = None) -> None:
+    """The stage (no arguments), or `--out PATH` for `make smoke` without a local copy of the corpus:
+    the same pinned, verified download to PATH (outside the stage's output, which `dvc exp run`
+    removes before it runs), with errors on one line that say what to do."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--out", type=Path, help="download here instead of the stage's output (make smoke)")
+    args = parser.parse_args(argv)
     params = load_params()
-    path = fetch(params.data)
+    if args.out is None:
+        path = fetch(params.data)
+    elif args.out.is_file() and pooch.file_hash(str(args.out), alg="sha256") == params.data.sha256:
+        path = args.out  # a verified copy from an earlier smoke run
+    else:
+        try:
+            path = fetch(params.data, args.out, SMOKE_HINT)
+        except FetchError as err:
+            raise FetchError(" ".join(str(err).split("\n"))) from None
     print(f"fetch: {path} verified (sha256 {params.data.sha256[:12]}…)", file=sys.stderr)
 
 

@@ -290,6 +290,38 @@ def test_seeds_added_after_a_first_look_are_shown(result, tmp_path):
     assert json.loads((tmp_path / "study.json").read_text())["first_look"]["added"] == [4]
 
 
+def test_models_that_predict_one_class_are_identical_and_the_report_says_why():
+    study = st.StudyFile(name="o", configs={"baseline": st.Config(),
+                                            "short": st.Config(countermeasure="fewer_epochs")})
+    runs = {c: fake_runs([1, 2], 0) for c in ("baseline", "short")}
+    for by_seed in runs.values():
+        for run in by_seed.values():
+            run["pred"] = run["pred"] * 0 + 2  # "positive" for every row
+    result = st.aggregate(study, runs, NAMES)
+    c = result["comparisons"]["short"]["macro_f1"]
+    assert (c["verdict"], c["one_class"]) == (st.IDENTICAL, 2)
+    assert "Both predict one class, positive, for every test row" in markdown(result, "en")
+    assert "一つのクラス(positive)を予測した" in markdown(result, "ja")
+
+
+def test_the_dry_runs_variance_components_come_from_the_last_report_or_a_stated_prior(cases, tmp_path):
+    from ja_sentiment.tools.study import components_for
+
+    prior, why = components_for(tmp_path)
+    assert why.endswith("no report of this study yet") and why.startswith("a prior: the simulator's world")
+    assert prior["row"] > 0 and prior["residual"] > prior["row"]
+    (tmp_path / "study.json").write_text(json.dumps(cases), encoding="utf-8")
+    fitted, why = components_for(tmp_path)
+    comps = [c["macro_f1"]["components"] for c in cases["comparisons"].values()
+             if c["macro_f1"].get("components")]
+    assert len(comps) == 3 and why == f"fitted in {tmp_path / 'study.json'} (median over its 3 comparisons)"
+    assert fitted == {k: pytest.approx(np.median([c[k] for c in comps])) for k in comps[0]}
+    only_same = {**cases, "comparisons": {"same": cases["comparisons"]["same"]}}
+    (tmp_path / "study.json").write_text(json.dumps(only_same), encoding="utf-8")
+    again, why = components_for(tmp_path)  # identical models only: nothing to fit, the prior, and why
+    assert again == prior and "study.json has no comparison with a spread to fit" in why
+
+
 def _fake_dvc(tmp_path, monkeypatch, failures: int) -> None:
     """A `dvc` first on PATH whose `queue status` fails `failures` times as DVC 3 does when it reads a
     half-written state file, then prints a status table."""

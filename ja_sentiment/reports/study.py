@@ -51,6 +51,7 @@ EN = {
     "identical_fact": "Identical: on every paired seed ({seeds}) its kept model made the same predictions on every test row as the baseline's; there is no difference to estimate.",
     "identical_why_es": " Why: it kept the baseline's epoch on every seed (kept epochs {kept}); early stopping ({stopped}) came after the kept epoch, and the epochs up to it trained as the baseline's did.",
     "identical_why_epochs": " It kept the baseline's epoch on every seed (kept epochs {kept}).",
+    "identical_one_class": " Both predict one class, {label}, for every test row: models that have learnt only the majority class cannot differ.",
     "unpaired": "Seeds without a partner, left out of this comparison: {items}.",
     "unpaired_config": "this configuration's {seeds}", "unpaired_base": "the baseline's {seeds}",
     "power_fact": "Power: the smallest difference this comparison would detect 80% of the time is {m} points (macro-F1); {halve}; the test set's own floor is {floor} points.",
@@ -119,6 +120,7 @@ JA = {
     "identical_fact": "同一: 対応するすべてのシード({seeds})で、採用したモデルのテスト予測がすべての行で基準設定と同じだった。推定する差はない。",
     "identical_why_es": " 理由: すべてのシードで基準設定と同じエポックを採用した(採用エポック {kept})。早期終了({stopped})は採用したエポックより後で、それまでのエポックは基準設定と同じに学習した。",
     "identical_why_epochs": " すべてのシードで基準設定と同じエポックを採用した(採用エポック {kept})。",
+    "identical_one_class": " どちらもすべてのテスト行で一つのクラス({label})を予測した。多数派クラスしか学習していないモデル同士は違いようがない。",
     "unpaired": "対応する相手がなく、この比較から除いたシード: {items}。",
     "unpaired_config": "この設定の {seeds}", "unpaired_base": "基準設定の {seeds}",
     "power_fact": "検出力: この比較が 80% の確率で検出できる最小の差は {m} ポイント(macro-F1)。{halve}。テストセット自体による下限は {floor} ポイント。",
@@ -372,8 +374,12 @@ def countermeasure_section(t: Text, key: str, result: dict) -> list[str]:
         if comp:
             f1, acc = comp["macro_f1"], comp["accuracy"]
             if f1["verdict"] == IDENTICAL:
+                one_class = f1.get("one_class")
+                classes = list(entry.get("per_class_f1") or {})
                 facts.append(t("identical_fact", seeds=", ".join(map(str, f1["paired_seeds"])))
-                             + identical_why(t, config, result))
+                             + identical_why(t, config, result)
+                             + (t("identical_one_class", label=classes[one_class])
+                                if one_class is not None and one_class < len(classes) else ""))
                 may.append(t("may_identical"))
             else:
                 facts.append(t("fact_diff", f1=interval_points(f1), acc=interval_points(acc), n=f1["seeds"],

@@ -186,19 +186,21 @@ def components_for(out: Path) -> tuple[dict, str]:
     comparisons of this study's last report in `out`, else a prior: the simulator's world "seed sd
     moderate" (simulate_study.prior_components), said as such."""
     previous = out / "study.json"
+    why = "no report of this study yet"
     if previous.is_file():
         try:
             fitted = [c["macro_f1"]["components"] for c in read_json(previous)["comparisons"].values()
                       if c["macro_f1"].get("components")]
-        except (ValueError, KeyError):
+        except (ValueError, KeyError, TypeError):
             fitted = []
         if fitted:
             median = {k: float(np.median([c[k] for c in fitted])) for k in fitted[0]}
             return median, f"fitted in {previous} (median over its {len(fitted)} comparisons)"
+        why = f"{previous} has no comparison with a spread to fit (e.g. models identical to the baseline's)"
     from ja_sentiment.tools.simulate_study import prior_components
 
     return prior_components(), ("a prior: the simulator's world \"seed sd moderate\" (sd of accuracy over "
-                                "seeds about 1.6 points); no report of this study yet")
+                                f"seeds about 1.6 points); {why}")
 
 
 def power_note(study: StudyFile, planned: list[dict], out: Path, jobs: int,
