@@ -72,14 +72,22 @@ class StudyFile(BaseModel):
     name: Annotated[str, StringConstraints(pattern=r"^[a-z0-9][a-z0-9_-]*$")]
     baseline: ConfigName = "baseline"
     alpha: Annotated[float, Field(gt=0.0, lt=0.5)] = 0.05  # level of the Holm-adjusted verdicts
+    # Overrides common to every configuration, the baseline included (part of each experiment's
+    # identity); a configuration's own `set` wins for the keys it names.
+    set: dict[str, Scalar] = Field(default_factory=dict)
     configs: dict[ConfigName, Config]
+
+    def overrides(self, config: str) -> dict[str, Scalar]:
+        """What a configuration runs with against params.yaml: the study's `set`, then its own."""
+        return {**self.set, **self.configs[config].set}
 
     @model_validator(mode="after")
     def _baseline(self) -> StudyFile:
         if self.baseline not in self.configs:
             raise ValueError(f"baseline {self.baseline!r} is not among the configs {list(self.configs)}")
         if self.configs[self.baseline].set:
-            raise ValueError(f"the baseline {self.baseline!r} must not override params (it is params.yaml)")
+            raise ValueError(f"the baseline {self.baseline!r} must not override params (it is params.yaml, "
+                             "with the study's own `set:` if it has one)")
         return self
 
 
@@ -131,11 +139,28 @@ def load_study(path: Path | str, params_file: Path | str = PARAMS_FILE) -> Study
 def check_overrides(study: StudyFile, params: dict, source: str, where: str = "configs.{config}.set") -> None:
     """Every configuration's overrides name existing params keys and give values params.yaml's schema
     accepts; `train.seed` is the study's to set. `where` names a configuration's overrides in errors."""
-    for name, config in study.configs.items():
+    if study.set:  # the study's own overrides first, alone: their errors name them
+        tree = copy.deepcopy(params)
+        for key, value in study.set.items():
+            if key == "train.seed":
+                raise StudyError(f"{source}: set.{key}: the seeds are the study's (--seeds), not a set's")
+            try:
+                set_key(tree, key, value)
+            except KeyError:
+                raise StudyError(f"{source}: set.{key}: no such key in params.yaml") from None
+        try:
+            Params.model_validate(tree)
+        except ValidationError as err:
+            raise StudyError(f"{source}: set gives invalid params: {_errors(err)}") from None
+    for name in study.configs:
         tree = copy.deepcopy(params)
         at = where.format(config=name)
-        for key, value in config.set.items():
-            named = f"{at} {key}" if at.startswith("--") else f"{at}.{key}"  # --set KEY, or the file's path
+        for key, value in study.overrides(name).items():
+            own = key in study.configs[name].set
+            if at.startswith("--"):  # --set KEY
+                named = f"{at} {key}"
+            else:  # the file's path to it: the configuration's own set, or the study's
+                named = f"{at}.{key}" if own else f"set.{key}"
             if key == "train.seed":
                 raise StudyError(f"{source}: {named}: the seeds are the study's (--seeds), not a config's")
             try:
@@ -186,7 +211,7 @@ def plan(study: StudyFile, seeds: Sequence[int], only: Sequence[str] = ()) -> li
                          f"({list(study.configs)})")
     names = [c for c in study.configs if not only or c in only or c == study.baseline]
     return [{"name": experiment_name(study.name, config, seed), "config": config, "seed": seed,
-             "set": {**study.configs[config].set, "train.seed": seed}}
+             "set": {**study.overrides(config), "train.seed": seed}}
             for config in names for seed in seeds]
 
 
@@ -284,6 +309,7 @@ def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequenc
         seeds = sorted(by_seed)
         entry: dict = {"countermeasure": study.configs[config].countermeasure,
                        "set": study.configs[config].set,
+                       "study_set": study.set,
                        "seeds": seeds,
                        "experiments": {str(s): by_seed[s].get("experiment") or
                                        experiment_name(study.name, config, s) for s in seeds}}

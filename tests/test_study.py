@@ -98,6 +98,24 @@ def test_plan_pairs_every_configuration_with_the_same_seeds_and_only_keeps_the_b
         st.plan(study, [1], only=["c"])
 
 
+def test_a_study_level_set_applies_to_every_configuration_and_a_configs_own_value_wins(tmp_path):
+    body = {"name": "s", "set": {"train.epochs": 10, "train.learning_rate": 1e-3},
+            "configs": {"baseline": {}, "short": {"set": {"train.epochs": 4}}}}
+    study = st.load_study(write_study(tmp_path, body), ROOT / "params.yaml")
+    planned = {e["name"]: e["set"] for e in st.plan(study, [1])}
+    assert planned == {"s-baseline-s1": {"train.epochs": 10, "train.learning_rate": 1e-3, "train.seed": 1},
+                       "s-short-s1": {"train.epochs": 4, "train.learning_rate": 1e-3, "train.seed": 1}}
+    for bad, message in (({"train.epoch": 3}, r"s\.yaml: set\.train\.epoch: no such key in params\.yaml$"),
+                         ({"train.epochs": 0}, r"s\.yaml: set gives invalid params: train\.epochs: Input"),
+                         ({"train.seed": 3}, r"s\.yaml: set\.train\.seed: the seeds are the study's")):
+        with pytest.raises(SystemExit, match=message):
+            st.load_study(write_study(tmp_path, {**body, "set": bad}), ROOT / "params.yaml")
+    runs = {"baseline": fake_runs([1, 2], 0), "short": fake_runs([1, 2], 3)}
+    result = st.aggregate(study, runs, NAMES)
+    assert ("Every configuration, the baseline included, also ran with the study's own overrides: "
+            "`train.epochs=10`, `train.learning_rate=0.001`.") in markdown(result, "en")
+
+
 def test_the_two_configuration_shorthand_names_itself_by_its_overrides():
     one = st.adhoc(["train.epochs=2"])
     assert one.configs["set"].set == {"train.epochs": 2} and one.name.startswith("seeds-")

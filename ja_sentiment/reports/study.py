@@ -35,6 +35,7 @@ EN = {
     "title": "Level 4 study `{study}`: overfitting countermeasures over seeds",
     "standin": "**Made with offline stand-ins, not the real models** (`standin: true`): these numbers say nothing about the real models.",
     "left_out": "**Experiments left out** (the numbers below do not count them; running the study again runs those that failed or have not run): {items}.",
+    "study_set": "Every configuration, the baseline included, also ran with the study's own overrides: {overrides}.",
     "intro": "Every configuration ran with the same seeds ({seeds}) as DVC experiments `{study}-<config>-s<seed>-<identity>` (see `dvc exp show`), fine-tuning and evaluation only. The identity is a digest of the code, params and data an experiment runs with; a finished experiment with the same identity (from another study or baseline commit) is reused, and a number counts only when its experiment's records show it is its own (`study.json`: `provenance`). Scores are on the {rows} test rows. Baseline: `{baseline}` (params.yaml as it is).",
     "how": "How to read the numbers. Differences are configuration minus baseline, in points (1 point = 0.01). Each 95% interval counts both kinds of noise, the seed-to-seed variation and the test set's sampling noise, paired by seed and by row: a crossed seed x row random-effects estimate by the method of moments on the per-row contributions (macro-F1 jackknifed per row), with a t quantile on the seed level's degrees of freedom (seeds − 1), so that few seeds give wide intervals. The first interval is unadjusted; the second (simultaneous) is at the Bonferroni level across the study's {tests} countermeasures and covers all their differences at once. Verdicts (better, worse) are adjusted: the Holm-adjusted p-value across the {tests} countermeasures on macro-F1 (the primary metric) below {alpha}; and they are given only where the method's error rate was measured by simulation with known truth and held (docs/statistics.md: at {calibrated} paired seeds, alpha {calibrated_alpha}); elsewhere the report gives intervals only and says why. Accuracy is reported beside it.",
     "words": "The words, one per case: **better / worse**: significant after correcting for the {tests} comparisons (Holm). **Suggestive**: the unadjusted interval excludes 0, but the difference is not significant after the correction. **Not distinguishable**: the interval includes 0; the differences it spans are compatible with the data, and the smallest difference this study could detect (80% of the time, at the corrected level) is given beside it: \"not distinguishable\" is not \"no effect\". **Identical**: the configuration's kept models made the same test predictions as the baseline's on every paired seed. **No verdict**: the method's error rate is not measured for this case (the reason is given).",
@@ -104,6 +105,7 @@ JA = {
     "title": "Level 4 の実験 `{study}`: 複数シードでの過学習対策",
     "standin": "**実際のモデルではなくオフラインの代替モデルによる結果**(`standin: true`): この数値は実際のモデルについて何も示さない。",
     "left_out": "**除外した実験**(以下の数値には含まない。実験をもう一度実行すると、失敗した実験とまだ実行していない実験だけを実行する): {items}。",
+    "study_set": "基準設定を含むすべての設定に、実験計画自体の上書き {overrides} も適用した。",
     "intro": "すべての設定を同じシード({seeds})で DVC の実験 `{study}-<config>-s<seed>-<identity>` として実行した(`dvc exp show` で見られる)。実行したのは fine-tuning と評価だけ。identity は実験のコード・params・データのダイジェストで、同じ identity の終わった実験(他の実験計画や他の基準コミットのものでも)は再利用する。数値は、その実験自身のものであることを記録が示すときだけ数える(`study.json` の `provenance`)。スコアはテストの {rows} 行で計算。基準設定: `{baseline}`(params.yaml そのまま)。",
     "how": "数値の読み方。差は 設定 − 基準設定 で、単位はポイント(1 ポイント = 0.01)。各 95% 区間は、シード間のばらつきとテストセットの標本誤差の両方を、シードと行で対応させて数える: 行ごとの寄与(macro-F1 は行ごとのジャックナイフ)に対する、シード × 行の交差ランダム効果のモーメント法による推定で、t 分布の自由度はシードの段の自由度(シード数 − 1)とする。そのためシードが少ないと区間は広い。最初の区間は補正なし、二つ目(同時区間)は実験の {tests} 個の対策についての Bonferroni 水準で、すべての差を同時に含む。判定(優れる・劣る)は補正あり: macro-F1(主指標)について {tests} 個の対策に Holm 補正した p 値が {alpha} 未満のとき。さらに、正解を知っているシミュレーションでこの方法の誤り率を測り、それが保たれた場合(docs/statistics.md: 対応するシード {calibrated} 個、alpha {calibrated_alpha})にだけ判定を出す。それ以外では区間だけを示し、理由を書く。正解率も併記する。",
     "words": "言葉の使い分け(場合ごとに一つ): **優れる・劣る**: {tests} 個の比較について補正(Holm)した後も有意。**示唆的**: 補正前の区間は 0 を含まないが、補正後は有意でない。**区別できない**: 区間が 0 を含む。区間の範囲の差はデータと両立し、この実験が検出できる最小の差(補正後の水準で 80% の確率)を併記する。「区別できない」は「効果がない」ではない。**同一**: 対応するすべてのシードで、採用したモデルのテスト予測が基準設定と同じ。**判定なし**: この場合の方法の誤り率は測っていない(理由を書く)。",
@@ -434,8 +436,10 @@ def markdown(result: dict, language: str) -> str:
         lines += [t("first_look", added=", ".join(map(str, first["added"])), first=", ".join(map(str, first["seeds"])),
                     at=first["at"]), ""]
     lines += [t("intro", seeds=", ".join(map(str, base["seeds"])), study=result["study"], rows=rows,
-                baseline=result["baseline"]), "",
-              t("how", tests=tests, alpha=result["alpha"], calibrated=", ".join(map(str, sorted(MEASURED_FWER))),
+                baseline=result["baseline"]), ""]
+    if base.get("study_set"):
+        lines += [t("study_set", overrides=", ".join(f"`{k}={v}`" for k, v in base["study_set"].items())), ""]
+    lines += [t("how", tests=tests, alpha=result["alpha"], calibrated=", ".join(map(str, sorted(MEASURED_FWER))),
                 calibrated_alpha=CALIBRATED_ALPHA), "",
               t("words", tests=tests), "", t("power_how", tests=tests, rows=rows), "",
               f"## {t('configs')}", "", *configs_table(t, result), "", t("configs_note"), "",

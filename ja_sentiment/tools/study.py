@@ -285,6 +285,8 @@ def print_plan(study: StudyFile, planned: list[dict], groups: dict[str, list], f
     seeds = sorted({e["seed"] for e in planned})
     print(f"study {study.name}: {len(configs)} configurations x {len(seeds)} seeds = {len(planned)} "
           "experiments")
+    if study.set:
+        print("  every configuration: " + " ".join(f"{k}={v}" for k, v in study.set.items()))
     for config in configs:
         overrides = " ".join(f"{k}={v}" for k, v in study.configs[config].set.items()) or "(params.yaml)"
         print(f"  {config:<20} {overrides}")
