@@ -63,6 +63,42 @@ def check_spec_data(spec: dict) -> str | None:
     return None
 
 
+def title_of(spec: dict) -> str:
+    return spec["title"]["text"] if isinstance(spec.get("title"), dict) else str(spec.get("title"))
+
+
+def axis_titles(spec) -> list[str | None]:
+    """The titles of every x and y encoding of a (nested: layers, facets) Vega-Lite spec."""
+    found = []
+    if isinstance(spec, dict):
+        for name in ("x", "y"):
+            channel = (spec.get("encoding") or {}).get(name)
+            if isinstance(channel, dict) and "field" in channel:
+                found.append(channel.get("title"))
+        for key in ("layer", "spec", "hconcat", "vconcat"):
+            part = spec.get(key)
+            for sub in part if isinstance(part, list) else [part] if part else []:
+                found += axis_titles(sub)
+    return found
+
+
+def unreadable(spec: dict) -> str | None:
+    """Why a plot needs the YAML to be read, if it does: its title is a file path, an axis is unnamed or
+    named `x` / `y` (DVC's names when it cannot tell), or several series share one colour."""
+    title = title_of(spec)
+    if re.search(r"(^|/)[\w.-]+\.(csv|tsv|json)$", title):
+        return f"its title is a file path: {title}"
+    bad = [a for a in axis_titles(spec) if a in (None, "", "x", "y")]
+    if bad:
+        return f"axes named {bad}"
+    rows = spec.get("data", {}).get("values") or []
+    series = {(r.get("filename"), r.get("field")) for r in rows if "filename" in r or "field" in r}
+    color = json.dumps(spec.get("encoding", {}).get("color", {}))
+    if len(series) > 1 and '"field": "rev"' in color:
+        return f"{len(series)} series drawn in one colour per revision: {sorted(map(str, series))}"
+    return None
+
+
 def _number(value) -> bool:
     try:
         float(value)
@@ -117,6 +153,9 @@ def test_dvc_plots_show_renders_every_plot_offline_in_chromium(e2e_repo):
     empty = {s["title"]["text"] if isinstance(s.get("title"), dict) else s.get("title"): why
              for s in specs if (why := check_spec_data(s))}
     assert empty == {}
+    # Readable without the YAML: a human title (not a file path), named axes (never `x` or `y`), and one
+    # colour per series where several share a plot.
+    assert {title_of(s): why for s in specs if (why := unreadable(s))} == {}
     n_images = html.count("<img ") - TEMPLATE.read_text(encoding="utf-8").count("<img ")  # not in the JS
     dvc_yaml = (e2e_repo / "dvc.yaml").read_text()
     # Every titled plot of dvc.yaml's plots section (the stages declare more of their own) and image.
@@ -169,6 +208,23 @@ def test_dvc_plots_show_renders_every_plot_offline_in_chromium(e2e_repo):
     assert shot.stat().st_size > 10_000
 
 
+def test_the_readability_check_finds_a_path_title_an_axis_named_y_and_series_in_one_colour():
+    """The defects seen in `dvc plots show` before: a stage plot titled with its file path, an axis
+    DVC names `y`, three reliability diagrams told apart only by dash."""
+    rows = [{"filename": f, "field": "accuracy", "confidence": 0.5, "accuracy": 0.5, "rev": "workspace"}
+            for f in ("finetuned_test.csv", "tfidf_test.csv")]
+    good = {"title": {"text": "Reliability"}, "data": {"values": rows},
+            "encoding": {"x": {"field": "confidence", "title": "confidence"}, "color": {"field": "series"}},
+            "layer": [{"encoding": {"y": {"field": "accuracy", "title": "accuracy in the bin"}}}]}
+    assert unreadable(good) is None
+    assert unreadable({**good, "title": "plots/data/class_balance.csv"}) == (
+        "its title is a file path: plots/data/class_balance.csv")
+    named_y = {**good, "layer": [{"encoding": {"y": {"field": "dvc_inferred_y_value", "title": "y"}}}]}
+    assert unreadable(named_y) == "axes named ['y']"
+    by_rev = {**good, "encoding": {**good["encoding"], "color": {"field": "rev"}}}
+    assert unreadable(by_rev).startswith("2 series drawn in one colour per revision")
+
+
 def test_the_data_check_finds_a_class_name_on_a_quantitative_axis():
     """The defect the browser test found: text lengths drawn as a scatter with the class name on x."""
     scatter = {"data": {"values": [{"label_name": "negative", "length": 12}]},
@@ -179,3 +235,64 @@ def test_the_data_check_finds_a_class_name_on_a_quantitative_axis():
              "layer": [{"encoding": {"x": {"field": "length", "type": "quantitative"}}}]}
     assert check_spec_data(lines) is None
     assert check_spec_data({"data": {"values": []}}) == "no data rows"
+
+
+def test_every_png_plot_has_a_title_and_named_axes(tmp_path, monkeypatch):
+    """The PNGs the stages draw, each from small known data: every drawn axes has a title (its own or
+    the figure's) and named x and y axes (a confusion matrix's from scikit-learn)."""
+    import matplotlib.figure
+    import numpy as np
+    import pandas as pd
+
+    from ja_sentiment.calibration import reliability
+    from ja_sentiment.reports import error_analysis, evaluate, summary
+    from ja_sentiment.reports.text import Text
+    from stages import preprocess
+
+    seen: dict[str, list[tuple[str, str, str]]] = {}
+    save = matplotlib.figure.Figure.savefig
+
+    def record(fig, path, *args, **kwargs):
+        """Per drawn axes: a title (its own, the figure's or its stacked neighbour's), its x label (or
+        that of an axes sharing its x axis, drawn below it), its y label."""
+        axes = [ax for ax in fig.axes if ax.get_visible() and ax.has_data()]
+        figure_title = fig._suptitle.get_text() if fig._suptitle else ""
+
+        def shared(ax, get):
+            return " ".join(get(a) for a in ax.get_shared_x_axes().get_siblings(ax) if a in axes)
+
+        seen[Path(path).name] = [(ax.get_title() or figure_title or shared(ax, lambda a: a.get_title()),
+                                  shared(ax, lambda a: a.get_xlabel()), ax.get_ylabel()) for ax in axes]
+        return save(fig, path, *args, **kwargs)
+
+    monkeypatch.setattr(matplotlib.figure.Figure, "savefig", record)
+    monkeypatch.chdir(tmp_path)
+    names = ["negative", "neutral", "positive"]
+    rng = np.random.default_rng(0)
+    examples = pd.DataFrame({"split": rng.choice(["train", "dev", "test"], 90),
+                             "label_name": rng.choice(names, 90), "length": rng.integers(5, 60, 90)})
+    preprocess.plot(examples, names)
+    t = Text("en")
+    rates = pd.DataFrame({"split": ["test", "test", "train"], "agreement_level": ["3-0", "2-1", "3-0"],
+                          "examples": [40, 10, 50], "errors": [4, 5, 2], "error_rate": [0.1, 0.5, 0.04]})
+    error_analysis.plot_rates(rates, "agreement_level", "Errors by agreement", "by_agreement",
+                              t("error_rate"), tmp_path, t("axis_agreement"))
+    words = pd.DataFrame({"analysis": ["all"], "significant": [True], "split": ["test"], "word": ["部屋"],
+                          "error_rate": [0.3], "rest_rate": [0.1], "errors": [3], "sentences": [10],
+                          "q": [0.01]})
+    error_analysis.plot_words(words, t, tmp_path)
+    gold = rng.integers(0, 3, 60)
+    pred = np.where(rng.random(60) < 0.7, gold, (gold + 1) % 3)
+    evaluate.plot_confusion([names[g] for g in gold], [names[p] for p in pred], names, "fine-tuned, test",
+                            tmp_path / "confusion.png")
+    probs = rng.dirichlet(np.ones(3), 60)
+    ece, table = reliability(probs, gold)
+    evaluate.plot_reliability(pd.DataFrame(table), ece, "fine-tuned, test", tmp_path / "calibration.png")
+    curve = pd.DataFrame({"train_loss": [1.0, 0.8], "dev_loss": [0.9, 0.85], "dev_accuracy": [0.6, 0.7],
+                          "dev_macro_f1": [0.5, 0.6]}, index=pd.Index([1, 2], name="epoch"))
+    summary.plot_curve(t, curve, tmp_path / "learning_curve.png")
+    assert set(seen) == {"class_balance.png", "text_length.png", "by_agreement.png", "words.png",
+                         "confusion.png", "calibration.png", "learning_curve.png"}
+    unnamed = {name: axes for name, axes in seen.items()
+               if not axes or any(not all(part.strip() for part in ax) for ax in axes)}
+    assert unnamed == {}

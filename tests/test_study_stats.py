@@ -230,3 +230,20 @@ def test_the_smallest_detectable_difference_is_detected_about_80_percent_of_the_
     # More seeds: a smaller detectable difference, never below the test set's floor.
     ladder = [study_stats.detectable(components, s, 553, 11, 0.05) for s in (3, 5, 10, 40, 200)]
     assert ladder == sorted(ladder, reverse=True) and ladder[-1] > power["floor"]
+
+
+def test_the_verdict_gate_is_the_simulators_table_in_the_docs():
+    """study_stats.MEASURED_FWER is the highest family-wise error per seed count of the measured table in
+    docs/statistics.md, and verdicts are gated on it."""
+    import re
+    from pathlib import Path
+
+    docs = (Path(__file__).resolve().parent.parent / "docs/statistics.md").read_text(encoding="utf-8")
+    section = docs.split("### Measured at every seed count")[1].split("\n## ")[0]
+    worst: dict[int, float] = {}
+    for seeds, error in re.findall(r"^\| [^|]+ \| (\d+) \| moments \(300\) \| [\d.]+ \| ([\d.]+) \[", section,
+                                   flags=re.M):
+        worst[int(seeds)] = max(worst.get(int(seeds), 0.0), float(error))
+    assert worst == study_stats.MEASURED_FWER and len(worst) == 11
+    assert all(study_stats.verdict_gate(s, 0.05) is None for s in worst)
+    assert study_stats.verdict_gate(11, 0.05)[0] == "not_measured"

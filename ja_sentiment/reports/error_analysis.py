@@ -73,6 +73,7 @@ def plot_words(words: pd.DataFrame, t: Text, plots_dir: Path) -> None:
     else:
         ax.text(0.5, 0.5, "—", ha="center", va="center", transform=ax.transAxes)
     ax.set_xlabel(t("error_rate"))
+    ax.set_ylabel(t("axis_word"))
     ax.set_title(t("ea_words_plot"))
     fig.tight_layout()
     fig.savefig(plots_dir / "words.png", dpi=100)
@@ -80,7 +81,7 @@ def plot_words(words: pd.DataFrame, t: Text, plots_dir: Path) -> None:
 
 
 def plot_rates(frame: pd.DataFrame, column: str, title: str, stem: str, error_rate: str,
-               plots_dir: Path) -> None:
+               plots_dir: Path, axis: str = "") -> None:
     # `group` gives DVC's one-series bar templates a distinct bar per split and group.
     data = frame.assign(group=frame["split"] + ": " + frame[column].astype(str))
     data[["split", column, "group", "examples", "errors", "error_rate"]].to_csv(
@@ -99,7 +100,7 @@ def plot_rates(frame: pd.DataFrame, column: str, title: str, stem: str, error_ra
             labels=[f"{e}/{n}" for e, n in zip(part["errors"], part["examples"], strict=True)],
             fontsize=8,
         )
-    ax.set_xlabel("")
+    ax.set_xlabel(axis)
     ax.set_ylabel(error_rate)
     ax.margins(y=0.12)  # room for the bar labels
     plt.tight_layout()
@@ -246,10 +247,10 @@ def plots(plots_dir: Path, t: Text, model: str, r: Results) -> None:
     japanese_font()
     plot_rates(
         r.by_agreement, "agreement_level", t("plot_agreement", model=model), "by_agreement", t("error_rate"),
-        plots_dir,
+        plots_dir, t("axis_agreement"),
     )
     plot_rates(r.by_length, "length_bucket", t("plot_length", model=model), "by_length", t("error_rate"),
-               plots_dir)
+               plots_dir, t("axis_length"))
     plot_words(r.all_words, t, plots_dir)
 
 

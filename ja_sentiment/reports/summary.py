@@ -38,6 +38,8 @@ def plot_curve(t: Text, curve: pd.DataFrame, path: Path) -> None:
     curve[[c for c in ("train_loss", "dev_loss", "train_ce", "dev_ce") if c in curve]].plot(
         ax=loss, marker="o", title=t("plot_loss"))
     curve[["dev_accuracy", "dev_macro_f1"]].plot(ax=score, marker="o", title=t("plot_dev"))
+    loss.set_ylabel(t("plot_loss_axis"))
+    score.set_ylabel(t("plot_score_axis"))
     for ax in (loss, score):
         ax.set_xlabel(t("epoch"))
         ax.xaxis.set_major_locator(MaxNLocator(integer=True))

@@ -117,6 +117,11 @@ EN = {
     "plot_agreement": "{model}: error rate by annotator agreement",
     "plot_length": "{model}: error rate by text length (characters)",
     "error_rate": "error rate",
+    "axis_word": "word (errors / sentences with it)",
+    "axis_agreement": "annotator agreement",
+    "axis_length": "sentence length (characters)",
+    "plot_loss_axis": "loss",
+    "plot_score_axis": "score on dev",
     "with_word": "with the word",
     "without_word": "without it",
     "standin_note": "**Made with offline stand-ins, not the real models** (`standin: true` in the metrics): "
@@ -266,6 +271,11 @@ JA = {
     "plot_agreement": "{model}: アノテーターの一致度別の誤り率",
     "plot_length": "{model}: 文字数別の誤り率",
     "error_rate": "誤り率",
+    "axis_word": "単語(誤り数 / その単語を含む文の数)",
+    "axis_agreement": "アノテータの一致度",
+    "axis_length": "文の長さ(文字数)",
+    "plot_loss_axis": "損失",
+    "plot_score_axis": "dev のスコア",
     "with_word": "その単語を含む文",
     "without_word": "含まない文",
     "standin_note": "**実際のモデルではなくオフラインの代替モデルによる結果**(metrics に `standin: true`): "
