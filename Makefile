@@ -25,7 +25,7 @@ SMOKE_PN := $(if $(wildcard $(SHARED_PN)),$(SHARED_PN),build/data/pn.tsv)
 SMOKE_SET := -S 'data.url=$(abspath $(SMOKE_PN))' -S train.epochs=3 -S train.learning_rate=5e-4 \
   -S train.batch_size=32 -S train.max_length=64
 
-.PHONY: help setup repro test test-fast smoke smoke-data smoke-env exp exps study seeds report bench fullsize lint clean-venv
+.PHONY: help setup repro test test-fast smoke smoke-data smoke-env exp exps study study-smoke seeds report bench fullsize lint clean-venv
 .DEFAULT_GOAL := help
 
 help:  ## list the targets
@@ -121,6 +121,11 @@ STUDY_RUN = $(if $(filter 1,$(SMOKE)),$(SMOKE_ENV)) python -m ja_sentiment.tools
   $(if $(DVC_REMOTE),--dvc-remote $(DVC_REMOTE)) $(if $(filter 1,$(PRUNE)),--prune-models)
 study: setup  ## Level 4: every configuration of STUDY over SEEDS (DVC queue); reports/study/<name>/study.md
 	$(STUDY_RUN) $(STUDY) $(if $(ONLY),--only $(ONLY))
+
+# After `make smoke`: the offline study whose baseline overfits (studies/overfitting-standins.yaml), on
+# the stand-ins, two experiments at a time.
+study-smoke: setup  ## after make smoke: the offline overfitting study on the stand-ins (reports/study/overfitting-standins)
+	$(MAKE) study STUDY=studies/overfitting-standins.yaml SMOKE=1 JOBS=2 SEEDS="$(SEEDS)"
 
 seeds: setup  ## a two-configuration study: params.yaml against params.yaml + SET, over SEEDS
 	$(STUDY_RUN) $(foreach s,$(SET),--set $(s))

@@ -320,7 +320,8 @@ def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequenc
         entry["curves"] = {str(s): by_seed[s]["curves"] for s in seeds}
         shapes = [curve_shape(by_seed[s]) for s in seeds]
         entry["overfitting"] = {key: [s[key] if s else None for s in shapes]
-                                for key in ("kept_epoch", "min_dev_ce_epoch", "dev_ce_rise", "gap_at_kept")}
+                                for key in ("kept_epoch", "min_dev_ce_epoch", "dev_ce_rise", "gap_at_kept",
+                                            "train_ce_change", "gap_at_min", "gap_at_last")}
         entry["engaged"] = {str(s): by_seed[s].get("engaged") for s in seeds}
         entry["standin"] = any(by_seed[s].get("standin") is True for s in seeds)
         entry["cuda_visible_devices"] = {str(s): by_seed[s].get("cuda_visible_devices") for s in seeds}

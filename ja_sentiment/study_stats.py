@@ -272,11 +272,16 @@ def holm(p_values: Sequence[float]) -> list[float]:
 def curve_summary(epochs: Sequence[int], train_ce: Sequence[float], dev_ce: Sequence[float],
                   kept_epoch: int) -> dict:
     """What one run's per-epoch plain cross-entropies say: the epoch of lowest dev loss, how much dev
-    loss rose from that minimum to the last epoch (0: it never rose), and dev minus train loss at the
-    epoch the run kept (its best dev macro-F1)."""
+    loss rose from that minimum to the last epoch (0: it never rose), dev minus train loss at the
+    epoch the run kept (its best dev macro-F1), and from the minimum to the last epoch how train loss
+    changed and the gap dev minus train loss at both ends."""
     epochs, train_ce, dev_ce = list(epochs), np.asarray(train_ce, float), np.asarray(dev_ce, float)
     lowest = int(np.argmin(dev_ce))
     kept = epochs.index(kept_epoch)
     return {"min_dev_ce_epoch": int(epochs[lowest]), "min_dev_ce": float(dev_ce[lowest]),
             "dev_ce_rise": float(dev_ce[-1] - dev_ce[lowest]),
-            "gap_at_kept": float(dev_ce[kept] - train_ce[kept]), "kept_epoch": int(kept_epoch)}
+            "gap_at_kept": float(dev_ce[kept] - train_ce[kept]), "kept_epoch": int(kept_epoch),
+            # the overfitting picture after the minimum: train loss still falling, the gap widening
+            "train_ce_change": float(train_ce[-1] - train_ce[lowest]),
+            "gap_at_min": float(dev_ce[lowest] - train_ce[lowest]),
+            "gap_at_last": float(dev_ce[-1] - train_ce[-1])}

@@ -161,7 +161,10 @@ def test_aggregate_summarises_seeds_and_judges_with_holm(result):
     # Dev loss 0.85, 0.8, 0.85 over epochs 1-3, train loss 1, 0.5, 0.33: minimum at 2, rise 0.05, gap 0.3.
     assert wd["overfitting"] == {"kept_epoch": [2, 2, 2], "min_dev_ce_epoch": [2, 2, 2],
                                  "dev_ce_rise": [pytest.approx(0.05)] * 3,
-                                 "gap_at_kept": [pytest.approx(0.3)] * 3}
+                                 "gap_at_kept": [pytest.approx(0.3)] * 3,
+                                 "train_ce_change": [pytest.approx(1 / 3 - 0.5)] * 3,
+                                 "gap_at_min": [pytest.approx(0.3)] * 3,
+                                 "gap_at_last": [pytest.approx(0.85 - 1 / 3)] * 3}
     assert result["family"] == 2  # Holm and the simultaneous intervals across both countermeasures
     comparisons = result["comparisons"]
     big, small = comparisons["weight_decay"]["accuracy"], comparisons["dropout"]["accuracy"]
@@ -182,6 +185,11 @@ def test_the_report_explains_every_countermeasure_in_both_languages(result, tmp_
     assert "Holm-adjusted p-value across the 2 countermeasures" in en
     assert "| `weight_decay` | 1, 2, 3 | +30.0 [" in en and "**Made with offline stand-ins" in en
     assert "not distinguishable; differences from " in en
+    # The fake curves: dev loss 0.85, 0.8, 0.85 and train loss 1, 0.5, 0.33 over epochs 1-3.
+    assert ("**Overfitting in the baseline** (facts from its curves): dev loss rose after its minimum on 3 "
+            "of 3 seeds (minimum at epochs 2, 2, 2), by 0.050 on average, while train loss changed by -0.167 "
+            "over the same epochs; dev minus train loss grew from 0.300 at the minimum to 0.517 at the last "
+            "epoch") in en
     ja = markdown(result, "ja")
     assert ja.startswith("# Level 4 の実験 `s`") and COUNTERMEASURES["dropout"].what["ja"] in ja
     assert "この実験では実行していない。" in ja and "区別できない" in ja

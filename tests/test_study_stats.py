@@ -97,7 +97,10 @@ def test_curve_summary_of_a_run_that_overfits():
     out = curve_summary([1, 2, 3, 4], train_ce=[0.9, 0.5, 0.3, 0.1], dev_ce=[0.8, 0.6, 0.7, 0.9],
                         kept_epoch=3)
     assert out == {"min_dev_ce_epoch": 2, "min_dev_ce": 0.6, "dev_ce_rise": pytest.approx(0.3),
-                   "gap_at_kept": pytest.approx(0.4), "kept_epoch": 3}
+                   "gap_at_kept": pytest.approx(0.4), "kept_epoch": 3,
+                   # after the minimum train loss fell by 0.4 and the gap widened from 0.1 to 0.8
+                   "train_ce_change": pytest.approx(-0.4), "gap_at_min": pytest.approx(0.1),
+                   "gap_at_last": pytest.approx(0.8)}
 
 
 # The simulator with known truth (ja_sentiment/tools/simulate_study.py) judges the methods on cells

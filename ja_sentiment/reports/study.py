@@ -70,6 +70,8 @@ EN = {
     "v_interval": "; differences from {low} to {high} points are compatible with the data",
     "configs": "Configurations over seeds", "configuration": "configuration",
     "configs_header": "| configuration | countermeasure | overrides | seeds | macro-F1 mean ± sd [min, max] | accuracy mean ± sd [min, max] | kept epoch | epoch of lowest dev loss | dev-loss rise after its minimum | dev − train loss at kept epoch |",
+    "signs": "**Overfitting in the baseline** (facts from its curves): dev loss rose after its minimum on {k} of {n} seeds (minimum at epochs {epochs}), by {rise} on average, while train loss changed by {train} over the same epochs; dev minus train loss grew from {gap_min} at the minimum to {gap_last} at the last epoch (means over seeds). These are the signs the countermeasures are meant to act on.",
+    "signs_none": "**No overfitting sign in the baseline's curves**: on none of its {n} seeds did dev loss rise after its minimum (the last epoch is the lowest). The countermeasures have little to act on here; more epochs or a higher learning rate may show overfitting (studies/overfitting-standins.yaml does so on the stand-ins).",
     "configs_note": "Losses: plain cross-entropy against the gold labels in eval mode, on dev and on a fixed train sample of dev's size, whatever loss the configuration trains with; one value per seed. Kept epoch: the epoch of best dev macro-F1, whose model is evaluated.",
     "comparisons": "Each countermeasure against the baseline",
     "comparisons_header": "| configuration | paired seeds | Δ macro-F1, points [95% interval] | [simultaneous interval] | p | Holm p | Δ accuracy, points [95% interval] | Holm p | smallest detectable Δ macro-F1 (80%) | verdict (macro-F1) |",
@@ -140,6 +142,8 @@ JA = {
     "v_interval": "。{low} 〜 {high} ポイントの差がデータと両立する",
     "configs": "設定ごとの複数シードの結果", "configuration": "設定",
     "configs_header": "| 設定 | 対策 | 上書き | シード | macro-F1 平均 ± 標準偏差 [最小, 最大] | 正解率 平均 ± 標準偏差 [最小, 最大] | 採用エポック | dev 損失が最小のエポック | 最小後の dev 損失の上昇 | 採用エポックでの dev − train 損失 |",
+    "signs": "**基準設定の過学習**(曲線から分かる事実): dev 損失は {n} シード中 {k} シードで最小値(エポック {epochs})の後に上昇し、上昇幅は平均 {rise}。同じエポックの間に train 損失は {train} 変化した。dev − train 損失は最小のエポックの {gap_min} から最後のエポックの {gap_last} に広がった(シード平均)。対策が作用すべき兆候である。",
+    "signs_none": "**基準設定の曲線に過学習の兆候はない**: {n} シードのどれでも、dev 損失は最小値の後に上昇しなかった(最後のエポックが最小)。ここでは対策が作用する対象が少ない。エポック数を増やすか学習率を上げると過学習が現れる可能性がある(代替モデルでは studies/overfitting-standins.yaml がそうしている)。",
     "configs_note": "損失: 設定が学習に使う損失によらず、正解ラベルに対する通常の交差エントロピー(評価モード)。dev と、dev と同じ大きさの固定した学習データの標本で計算。値はシードごと。採用エポック: dev の macro-F1 が最良のエポックで、そのモデルを評価する。",
     "comparisons": "各対策と基準設定の比較",
     "comparisons_header": "| 設定 | 対応するシード | macro-F1 の差(ポイント)[95% 区間] | [同時区間] | p | Holm p | 正解率の差(ポイント)[95% 区間] | Holm p | 検出できる最小の macro-F1 の差(80%) | 判定(macro-F1) |",
@@ -193,7 +197,25 @@ def fmt(x: float | None, digits: int = 4) -> str:
 
 
 def overrides_text(entry: dict) -> str:
-    return ", ".join(f"{k}={v}" for k, v in entry["set"].items()) or "params.yaml"
+    own = ", ".join(f"{k}={v}" for k, v in entry["set"].items())
+    return own or ("params.yaml + the study's set" if entry.get("study_set") else "params.yaml")
+
+
+def overfitting_signs(t: Text, result: dict) -> str:
+    """The baseline's overfitting picture in one sentence of facts from its curves: on how many seeds
+    dev loss rose after its minimum and by how much, while train loss fell, and the gap dev minus
+    train loss at the minimum and at the last epoch (means over seeds); or that it never rose."""
+    o = result["configs"][result["baseline"]]["overfitting"]
+    rises = [r for r in o["dev_ce_rise"] if r is not None]
+    if not rises or o.get("gap_at_min") is None:
+        return ""
+    rose = [r for r in rises if r > 0]
+    if not rose:
+        return t("signs_none", n=len(rises))
+    epochs = ", ".join(str(e) for e in o["min_dev_ce_epoch"] if e is not None)
+    return t("signs", k=len(rose), n=len(rises), epochs=epochs, rise=fmt(mean_of(rises), 3),
+             train=fmt(mean_of(o["train_ce_change"]), 3), gap_min=fmt(mean_of(o["gap_at_min"]), 3),
+             gap_last=fmt(mean_of(o["gap_at_last"]), 3))
 
 
 def configs_table(t: Text, result: dict) -> list[str]:
@@ -443,6 +465,7 @@ def markdown(result: dict, language: str) -> str:
                 calibrated_alpha=CALIBRATED_ALPHA), "",
               t("words", tests=tests), "", t("power_how", tests=tests, rows=rows), "",
               f"## {t('configs')}", "", *configs_table(t, result), "", t("configs_note"), "",
+              *([signs, ""] if (signs := overfitting_signs(t, result)) else []),
               f"## {t('per_class')}", "", *per_class_table(t, result), "",
               f"## {t('engaged')}", "", *engaged_table(t, result), "",
               f"## {t('comparisons')}", "", *comparisons_table(t, result), "",
