@@ -103,6 +103,10 @@ class TrainParams(Section):
     layer_lr_decay: Annotated[float, Field(gt=0.0, le=1.0)] = 1.0  # 1.0: one learning rate for all layers
     reinit_layers: Annotated[int, Field(ge=0)] = 0  # top encoder layers (and pooler) re-initialised; 0: off
     drop_label_issues: Annotated[int, Field(ge=0)] = 0  # lowest-ranked train rows left out (label_issues)
+    l2_sp: Annotated[float, Field(ge=0.0)] = 0.0  # L2-SP: alpha of the pull to pre-trained weights; 0: off
+    r_drop: Annotated[float, Field(ge=0.0)] = 0.0  # R-Drop: alpha of the two passes' symmetric KL; 0: off
+    average_checkpoints: Annotated[int, Field(ge=0)] = 0  # average the last k epochs' weights; 0: off
+    lora_rank: Annotated[int, Field(ge=0)] = 0  # LoRA adapters of this rank (peft), merged when saved; 0: off
     resume: bool = False
     report_to: Literal["none", "wandb", "tensorboard", "mlflow"] = "none"
 

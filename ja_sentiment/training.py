@@ -11,6 +11,7 @@ compared."""
 
 from __future__ import annotations
 
+import collections
 import json
 import os
 import signal
@@ -145,16 +146,101 @@ def layer_depth(name: str, n_layers: int) -> int:
     return n_layers + 1
 
 
+def symmetric_kl(logits: torch.Tensor) -> torch.Tensor:
+    """Per example, (KL(p1 || p2) + KL(p2 || p1)) / 2 between the distributions of the two halves of
+    `logits` (the same batch, stacked twice: R-Drop's two passes)."""
+    first, second = logits.float().log_softmax(-1).chunk(2)
+    forward = torch.nn.functional.kl_div(second, first, log_target=True, reduction="none").sum(-1)
+    backward = torch.nn.functional.kl_div(first, second, log_target=True, reduction="none").sum(-1)
+    return (forward + backward) / 2
+
+
+class L2SP:
+    """L2-SP (Li, Grandvalet & Davoine 2018): alpha / 2 x the squared distance of the pre-trained
+    parameters from their pre-trained values, instead of from zero. The new head and re-initialised
+    layers have no pre-trained values and are not pulled; frozen parameters never move."""
+
+    def __init__(self, model, alpha: float, new: set[str] = frozenset()) -> None:
+        self.alpha = alpha
+        head = {n for n, _ in model.named_parameters() if n.split(".")[0] in ("classifier", "score")}
+        self.names = [n for n, p in model.named_parameters() if p.requires_grad and n not in head | set(new)]
+        params = dict(model.named_parameters())
+        self.pairs = [(params[n], params[n].detach().clone()) for n in self.names]
+
+    def penalty(self) -> torch.Tensor:
+        return self.alpha / 2 * sum(((p.float() - start.to(p.device).float()) ** 2).sum()
+                                    for p, start in self.pairs)
+
+
+class WeightAverage(TrainerCallback):
+    """Keeps the weights at the end of each of the last `k` epochs (CPU copies), to average them after
+    training (`average`): the model is then evaluated on dev like an epoch and kept if it does at
+    least as well as the best epoch (stages/finetune.py)."""
+
+    def __init__(self, k: int) -> None:
+        self.snapshots: collections.deque = collections.deque(maxlen=k)
+
+    def on_epoch_end(self, args, state, control, model=None, **kwargs) -> None:
+        self.snapshots.append((round(state.epoch), {n: t.detach().to("cpu", copy=True)
+                                                     for n, t in model.state_dict().items()}))
+
+    @property
+    def epochs(self) -> list[int]:
+        return [epoch for epoch, _ in self.snapshots]
+
+    def average(self) -> dict[str, torch.Tensor]:
+        """The mean of the kept weights (floating tensors; others, e.g. position ids, as last saved)."""
+        states = [state for _, state in self.snapshots]
+        return {name: (torch.stack([s[name].float() for s in states]).mean(0).to(last.dtype)
+                       if last.is_floating_point() else last)
+                for name, last in states[-1].items()}
+
+
+def add_lora(model, rank: int):
+    """The model with LoRA adapters (Hu et al. 2021) of this rank on the attention's query and value
+    projections, as the paper's main experiments; the base weights frozen, the classification head
+    trained in full (peft's modules_to_save for sequence classification)."""
+    from peft import LoraConfig, TaskType, get_peft_model
+
+    config = LoraConfig(task_type=TaskType.SEQ_CLS, r=rank, lora_alpha=2 * rank, lora_dropout=0.1,
+                        target_modules=["query", "value"])
+    return get_peft_model(model, config)
+
+
 class FinetuneTrainer(Trainer):
     """The Trainer, with the one place the optimizer is built: the Trainer's own (AdamW, fused where
     torch has it; no weight decay on biases and norms), and with `layer_lr_decay` < 1 one parameter
     group per layer depth, each layer's learning rate the one above it times the decay (the head on
     top keeps train.learning_rate)."""
 
-    def __init__(self, *args, layer_lr_decay: float = 1.0, eval_batch_tokens: int = 0, **kwargs) -> None:
+    def __init__(self, *args, layer_lr_decay: float = 1.0, eval_batch_tokens: int = 0, r_drop: float = 0.0,
+                 l2_sp: L2SP | None = None, **kwargs) -> None:
         super().__init__(*args, **kwargs)
         self.layer_lr_decay = layer_lr_decay
         self.eval_batch_tokens = eval_batch_tokens
+        self.r_drop = r_drop
+        self.l2_sp = l2_sp
+
+    def compute_loss(self, model, inputs, return_outputs=False, num_items_in_batch=None):
+        """The configuration's loss; in training, with R-Drop (r_drop > 0) the batch goes through the
+        model twice (one forward pass of the batch stacked twice: each copy gets its own dropout masks),
+        the loss is the mean of the two passes' losses plus r_drop x the symmetric KL divergence of their
+        predicted distributions (r_drop_loss); with L2-SP its penalty is added (once per optimiser
+        step: each accumulated micro-batch adds its share). Evaluation is unchanged."""
+        if not model.training or not (self.r_drop or self.l2_sp):
+            return super().compute_loss(model, inputs, return_outputs, num_items_in_batch)
+        if self.r_drop:
+            twice = {k: torch.cat([v, v]) if torch.is_tensor(v) else v for k, v in inputs.items()}
+            items = None if num_items_in_batch is None else 2 * num_items_in_batch
+            loss, outputs = super().compute_loss(model, twice, True, items)
+            n = len(inputs["labels"]) if num_items_in_batch is None else (
+                num_items_in_batch // inputs["labels"][0].numel())
+            loss = loss + self.r_drop * symmetric_kl(outputs["logits"]).sum() / n
+        else:
+            loss, outputs = super().compute_loss(model, inputs, True, num_items_in_batch)
+        if self.l2_sp:
+            loss = loss + self.l2_sp.penalty() / self.current_gradient_accumulation_steps
+        return (loss, outputs) if return_outputs else loss
 
     def get_eval_dataloader(self, eval_dataset=None):
         """With eval_batch_tokens > 0: the evaluate stage's batching (batching.token_batches: longest
@@ -272,9 +358,27 @@ def epoch_rows(log_history: list[dict]) -> list[dict]:
             for epoch, entry in sorted(dev.items()) if epoch in sample]
 
 
+def average_or_best(trainer: Trainer, averager: WeightAverage, best: dict) -> dict:
+    """Weight averaging's decision, after training (the Trainer has loaded the best epoch): the mean
+    of the last epochs' weights is evaluated on dev like an epoch, and kept when its dev macro-F1 is
+    at least the best epoch's; otherwise the best epoch's weights are put back. Returns the epochs
+    averaged, the average's dev scores and whether it was kept."""
+    model = trainer.model
+    best_state = {name: t.detach().clone() for name, t in model.state_dict().items()}
+    model.load_state_dict(averager.average())
+    metrics = trainer.evaluate(eval_dataset=trainer.eval_dataset["dev"], metric_key_prefix="average")
+    dev = {"macro_f1": metrics["average_macro_f1"], "accuracy": metrics["average_accuracy"],
+           "ce": metrics["average_ce"], "loss": metrics.get("average_row_loss", metrics["average_loss"])}
+    kept = dev["macro_f1"] >= best["dev/macro_f1"]
+    if not kept:
+        model.load_state_dict(best_state)
+    return {"epochs": averager.epochs, "dev": dev, "kept": bool(kept),
+            "best_epoch": best["epoch"], "best_epoch_dev_macro_f1": best["dev/macro_f1"]}
+
+
 def engagement(train: TrainParams, names: tuple[str, ...], rows: list[dict], model, optimizer,
                dropped_labels: np.ndarray, reinitialised: list[str], weights: torch.Tensor | None,
-               stopped: bool) -> dict:
+               stopped: bool, averaged: dict | None = None) -> dict:
     """What each countermeasure's knob did in this run, as the run saw it (dvclive/metrics.json
     `engaged`; the study's report states it): the epoch early stopping stopped at (`stopped`: its
     patience ran out, perhaps at the last planned epoch; None: it never triggered, or it is off),
@@ -300,6 +404,12 @@ def engagement(train: TrainParams, names: tuple[str, ...], rows: list[dict], mod
         "weight_decay": max(float(g.get("weight_decay", 0.0)) for g in groups),  # biases and norms: 0
         "dropout": {"hidden": config.hidden_dropout_prob, "attention": config.attention_probs_dropout_prob,
                     "classifier": getattr(config, "classifier_dropout", None)},
+        "l2_sp": train.l2_sp, "r_drop": train.r_drop, "lora_rank": train.lora_rank,
+        # weight averaging: the epochs averaged, the average's dev macro-F1, whether it was kept
+        "averaged": None if averaged is None else {
+            "epochs": averaged["epochs"], "dev_macro_f1": averaged["dev"]["macro_f1"],
+            "kept": averaged["kept"], "best_epoch": averaged["best_epoch"],
+            "best_epoch_dev_macro_f1": averaged["best_epoch_dev_macro_f1"]},
         "loss": {"target": "votes" if train.soft_labels else "gold", "label_smoothing": train.label_smoothing,
                  "class_weights": None if weights is None else
                  {name: round(float(w), 4) for name, w in zip(names, weights, strict=True)}},

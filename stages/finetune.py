@@ -39,10 +39,14 @@ from ja_sentiment.label_issues import read_ranking
 from ja_sentiment.params import ParamsError, load_params
 from ja_sentiment.provenance import PROVENANCE, model_card
 from ja_sentiment.training import (
+    L2SP,
     LIVE_DIR,
     LIVE_KEYS,
     FinetuneTrainer,
     LiveCallback,
+    WeightAverage,
+    add_lora,
+    average_or_best,
     compute_metrics,
     engagement,
     epoch_rows,
@@ -77,6 +81,9 @@ def main() -> None:
     if train.early_stopping_patience >= train.epochs:
         raise ParamsError(f"train.early_stopping_patience: {train.early_stopping_patience} can never stop "
                           f"a run of train.epochs={train.epochs}; use 0 (off) or fewer epochs")
+    if train.average_checkpoints == 1 or train.average_checkpoints > train.epochs:
+        raise ParamsError(f"train.average_checkpoints: {train.average_checkpoints} epochs cannot be averaged "
+                          f"in a run of train.epochs={train.epochs}; use 0 (off) or 2 to {train.epochs}")
     stop_with_launcher()
     args = training_args(train, precision)
     state = args.distributed_state  # one process (no-op barriers) unless launched by torchrun
@@ -100,6 +107,10 @@ def main() -> None:
     base = {"run_id": uuid.uuid4().hex, "base_model": card["model"], "revision": card["revision"],
             "commit": card["commit"], "standin": card["standin"], "precision": precision}
     freeze(model, train.freeze_layers)
+    # L2-SP's anchors: the weights as loaded (pre-trained), less the new head and re-initialised layers.
+    l2_sp = L2SP(model, train.l2_sp, set(reinitialised)) if train.l2_sp else None
+    if train.lora_rank:
+        model = add_lora(model, train.lora_rank)
     frames = {split: read_split(split) for split in ("train", "dev")}
     sample = train_sample(frames["train"], len(frames["dev"]))  # before any row is left out: fixed
     full = frames["train"]
@@ -112,6 +123,9 @@ def main() -> None:
     # Log history and metrics are gathered across processes, so the main process alone logs them all.
     live = Live(dir=LIVE_DIR, dvcyaml=False, save_dvc_exp=False, report=None) if main_process else None
     callbacks = [LiveCallback(live)] if main_process else []
+    averager = WeightAverage(train.average_checkpoints) if train.average_checkpoints else None
+    if averager:
+        callbacks.append(averager)
     stopper = None
     if train.early_stopping_patience:
         stopper = EarlyStoppingCallback(early_stopping_patience=train.early_stopping_patience)
@@ -124,13 +138,17 @@ def main() -> None:
                       "train_sample": to_dataset(sample, tokenizer, train.max_length, soft=False)},
         compute_loss_func=loss_fn, compute_metrics=partial(compute_metrics, loss_fn=loss_fn),
         callbacks=callbacks, layer_lr_decay=train.layer_lr_decay,
-        eval_batch_tokens=train.eval_batch_tokens)
+        eval_batch_tokens=train.eval_batch_tokens, r_drop=train.r_drop, l2_sp=l2_sp)
     result = trainer.train(resume_from_checkpoint=resume_from)
     # Every process has loaded the best checkpoint (no barrier after that in the Trainer) before the
     # main one deletes anything.
     state.wait_for_everyone()
     rows = epoch_rows(trainer.state.log_history)
     best = next(r for r in rows if r["step"] == trainer.state.best_global_step)
+    averaged = average_or_best(trainer, averager, best) if averager else None
+    if averaged and averaged["kept"]:  # the average is the model kept: its dev scores, its last epoch
+        best = {**best, "epoch": averaged["epochs"][-1],
+                **{f"dev/{k}": value for k, value in averaged["dev"].items()}}
     if main_process:
         # metrics.json: the best epoch's row (the model that is kept), not the last epoch's.
         live.summary = {**base, "train": {"loss": best["train/loss"], "ce": best["train/ce"]},
@@ -140,7 +158,7 @@ def main() -> None:
                                               full.loc[full["id"].isin(dropped), "label"].to_numpy(),
                                               reinitialised, weights, stopped=stopper is not None and
                                               stopper.early_stopping_patience_counter
-                                              >= train.early_stopping_patience),
+                                              >= train.early_stopping_patience, averaged=averaged),
                         # which GPUs this run could see (the study's pinned queue workers set it)
                         "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
                         "best_epoch": best["epoch"], "epochs_run": rows[-1]["epoch"],
@@ -150,7 +168,11 @@ def main() -> None:
         live.end()
         shutil.rmtree(MODEL_DIR, ignore_errors=True)
     state.wait_for_everyone()
-    trainer.save_model(str(MODEL_DIR))  # best epoch's weights (load_best_model_at_end); main process writes
+    if train.lora_rank:  # the adapters merged into the weights: a plain model for pipeline() and predict
+        if main_process:
+            trainer.model.merge_and_unload().save_pretrained(str(MODEL_DIR))
+    else:
+        trainer.save_model(str(MODEL_DIR))  # the kept weights (best epoch or the average); main one writes
     if main_process:
         tokenizer.save_pretrained(str(MODEL_DIR))
         write_json(MODEL_DIR / PROVENANCE, {**base, "best_epoch": best["epoch"], "dev_macro_f1":

@@ -26,6 +26,7 @@ from transformers import (
 
 from ja_sentiment import training
 from ja_sentiment.checkpoints import CHECKPOINTS
+from ja_sentiment.metrics import macro_f1
 from ja_sentiment.params import TrainParams
 from ja_sentiment.tools.standins import build
 from stages import finetune
@@ -514,3 +515,127 @@ def test_a_hub_model_neither_reachable_nor_cached_is_one_clear_line(tmp_path, mo
     for way_out in ("go online", "hf download", ". build/smoke.env", "make exp SMOKE=1",
                     "local model directory"):
         assert way_out in line
+
+
+def test_l2_sp_penalty_and_gradient_after_a_known_perturbation(tiny_bert):
+    """alpha / 2 x |delta|^2 over the pre-trained parameters only, gradient alpha x delta; the new head
+    and re-initialised layers are not pulled."""
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main")
+    model = training.load_model(params, NAMES)
+    torch.manual_seed(0)
+    new = set(training.reinit_top_layers(model, 1))
+    l2 = training.L2SP(model, alpha=0.5, new=new)
+    named = dict(model.named_parameters())
+    assert set(l2.names) == {n for n in named if not n.startswith("classifier.") and n not in new} and new
+    assert float(l2.penalty()) == 0.0
+    delta = {}
+    with torch.no_grad():
+        for name, param in named.items():
+            delta[name] = 0.01 * torch.randn_like(param)
+            param += delta[name]
+    penalty = l2.penalty()
+    expected = 0.5 / 2 * sum(float((delta[n] ** 2).sum()) for n in l2.names)
+    assert float(penalty) == pytest.approx(expected, rel=1e-5)
+    penalty.backward()
+    for name, param in named.items():
+        if name in l2.names:
+            assert torch.allclose(param.grad, 0.5 * delta[name], atol=1e-7), name
+        else:
+            assert param.grad is None, name  # the head and the re-initialised layer: not pulled
+
+
+def _trainer(tiny_bert, tmp_path, params: TrainParams, **kwargs):
+    model = training.load_model(params, NAMES)
+    dev = training.to_dataset(split_frame("dev"), AutoTokenizer.from_pretrained(tiny_bert), 32, soft=False)
+    with contextlib.chdir(tmp_path):
+        trainer = training.FinetuneTrainer(model=model, args=training.training_args(params, "fp32"),
+                                           eval_dataset={"dev": dev}, compute_loss_func=training.make_loss(
+                                               3, None, 0.0), **kwargs)
+    return model, trainer
+
+
+def test_r_drop_loss_is_cross_entropy_plus_alpha_times_the_two_passes_kl(tiny_bert, tmp_path):
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main")
+    model, trainer = _trainer(tiny_bert, tmp_path, params, r_drop=0.7)
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    frame = split_frame("train").head(6)
+    batch = dict(tokenizer(frame["text"].tolist(), padding=True, return_tensors="pt"))
+    labels = torch.tensor(frame["label"].to_numpy())
+    model.train()
+    torch.manual_seed(1)
+    loss = trainer.compute_loss(model, {**batch, "labels": labels})
+    torch.manual_seed(1)  # the same dropout masks: one pass of the batch stacked twice
+    logits = model(**{k: torch.cat([v, v]) for k, v in batch.items()}).logits
+    ce = torch.nn.functional.cross_entropy(logits, torch.cat([labels, labels]))  # mean of the two passes
+    p, q = logits.log_softmax(-1).chunk(2)
+    kl = ((p.exp() * (p - q)).sum(-1) + (q.exp() * (q - p)).sum(-1)) / 2
+    assert float(loss) == pytest.approx(float(ce + 0.7 * kl.mean()), rel=1e-5)
+    assert float(kl.mean()) > 0  # the two passes differ: dropout is on
+    model.eval()  # evaluation: one pass, the plain loss
+    with torch.no_grad():
+        plain = torch.nn.functional.cross_entropy(model(**batch).logits, labels)
+        assert float(trainer.compute_loss(model, {**batch, "labels": labels})) == pytest.approx(float(plain))
+
+
+def test_weight_averaging_averages_the_last_epochs_and_keeps_what_dev_prefers(tiny_bert, tmp_path):
+    """The average is the mean of the saved epochs' weights; the stage evaluates it on dev like an
+    epoch and keeps it only if its dev macro-F1 is at least the best epoch's: the saved model is
+    the one the record says."""
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main")
+    model = training.load_model(params, NAMES)
+    averager = training.WeightAverage(2)
+    states = []
+    for epoch in (1, 2, 3):
+        with torch.no_grad():
+            for param in model.parameters():
+                param += 0.1 * epoch
+        states.append({n: t.clone() for n, t in model.state_dict().items()})
+        averager.on_epoch_end(None, type("State", (), {"epoch": float(epoch)})(), None, model=model)
+    assert averager.epochs == [2, 3]
+    average = averager.average()
+    for name, tensor in states[-1].items():
+        if tensor.is_floating_point():
+            assert torch.allclose(average[name], (states[1][name] + states[2][name]) / 2), name
+        else:
+            assert torch.equal(average[name], tensor), name  # position ids: as saved
+    out = run(tmp_path, tiny_bert, epochs=3, average_checkpoints=2)
+    metrics = json.loads((out / "dvclive/metrics.json").read_text())
+    averaged = metrics["engaged"]["averaged"]
+    assert averaged["epochs"] == [2, 3]
+    f1 = tsv(out, "dev/macro_f1").set_index("step")["macro_f1"]
+    assert averaged["best_epoch_dev_macro_f1"] == pytest.approx(f1.max())
+    assert averaged["kept"] == (averaged["dev_macro_f1"] >= f1.max())
+    kept = averaged["dev_macro_f1"] if averaged["kept"] else f1.max()
+    assert metrics["dev"]["macro_f1"] == pytest.approx(kept)
+    gold = split_frame("dev")["label"].to_numpy()
+    saved = dev_logits(out / "models/finetuned").argmax(axis=1)
+    assert macro_f1(gold, saved, 3) == pytest.approx(kept, abs=1e-6)  # the saved model is the kept one
+    with pytest.raises(SystemExit, match=r"train\.average_checkpoints: 4 epochs cannot be averaged"):
+        run(tmp_path / "bad", tiny_bert, epochs=3, average_checkpoints=4)
+
+
+def test_lora_trains_adapters_and_the_head_and_saves_a_merged_model(tiny_bert, tmp_path):
+    params = TrainParams(checkpoint=str(tiny_bert), revision="main")
+    model = training.add_lora(training.load_model(params, NAMES), 4)
+    config = model.config
+    lora = 2 * config.num_hidden_layers * 2 * 4 * config.hidden_size  # query and value: A (r x h), B (h x r)
+    head = config.hidden_size * 3 + 3
+    assert sum(p.numel() for p in model.parameters() if p.requires_grad) == lora + head
+    with torch.no_grad():  # B starts at 0 (the adapted model equals the base): give the adapters weight
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.normal_(0, 0.5)
+    model.eval()
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    batch = tokenizer(split_frame("dev")["text"].tolist(), padding=True, return_tensors="pt")
+    with torch.no_grad():
+        adapted = model(**batch).logits
+        merged = model.merge_and_unload()(**batch).logits
+    assert (adapted.argmax(-1) == merged.argmax(-1)).all() and torch.allclose(adapted, merged, atol=1e-4)
+    out = run(tmp_path, tiny_bert, lora_rank=4)
+    engaged = json.loads((out / "dvclive/metrics.json").read_text())["engaged"]
+    assert (engaged["lora_rank"], engaged["trainable_parameters"]) == (4, lora + head)
+    saved = out / "models/finetuned"
+    assert not (saved / "adapter_config.json").exists()  # a plain model: pipeline() and predict load it
+    classify = pipeline("text-classification", model=str(saved))
+    assert classify("部屋が綺麗でした。")[0]["label"] in NAMES

@@ -169,13 +169,19 @@ def per_epoch_seconds() -> tuple[float | None, str]:
     return warmup_per_epoch()
 
 
+def train_cost(train: dict) -> float:
+    """An experiment's training time in epochs of the workspace's run: its epochs, twice that with
+    R-Drop (each step runs the batch twice, forward and backward)."""
+    return train["epochs"] * (2.0 if train.get("r_drop") else 1.0)
+
+
 def estimate(todo: list[dict], jobs: int, timing: tuple[float | None, str]) -> str:
     """Estimated time of `todo` from the seconds per epoch (per_epoch_seconds), scaled by each
     experiment's epochs."""
     per_epoch, source = timing
     if per_epoch is None:
         return f"time: no estimate ({source})"
-    seconds = sum(per_epoch * e["inputs"]["finetune"]["params"]["train"]["epochs"] for e in todo)
+    seconds = sum(per_epoch * train_cost(e["inputs"]["finetune"]["params"]["train"]) for e in todo)
     seconds /= max(1, jobs)
     return (f"time: about {seconds / 60:.0f} min of training for {len(todo)} experiments with JOBS={jobs} "
             f"({source}; evaluation adds to it, and parallel jobs share this machine's cores)")
@@ -209,7 +215,7 @@ def power_note(study: StudyFile, planned: list[dict], out: Path, jobs: int,
     study's alpha over its family), how many seeds would halve it and what they would cost, the test
     set's floor, and where the variance components come from."""
     seeds = sorted({e["seed"] for e in planned})
-    epochs = {e["config"]: e["inputs"]["finetune"]["params"]["train"]["epochs"] for e in planned}
+    epochs = {e["config"]: train_cost(e["inputs"]["finetune"]["params"]["train"]) for e in planned}
     components, source = components_for(out)
     rows_file = Path(TEST_ROWS)
     rows = sum(1 for _ in rows_file.open(encoding="utf-8")) - 1 if rows_file.is_file() else TEST_SET_ROWS
