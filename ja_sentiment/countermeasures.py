@@ -162,6 +162,42 @@ NORTHCUTT_2021 = Source(
     id="arXiv:1911.00068",
 )
 
+LI_2018 = Source(
+    authors="Li, X.; Grandvalet, Y.; Davoine, F.",
+    year=2018,
+    title="Explicit Inductive Bias for Transfer Learning with Convolutional Networks",
+    venue="ICML 2018",
+    id="arXiv:1802.01483",
+)
+LIANG_2021 = Source(
+    authors="Liang, X.; Wu, L.; Li, J.; Wang, Y.; Meng, Q.; Qin, T.; Chen, W.; Zhang, M.; Liu, T.-Y.",
+    year=2021,
+    title="R-Drop: Regularized Dropout for Neural Networks",
+    venue="NeurIPS 2021",
+    id="arXiv:2106.14448",
+)
+IZMAILOV_2018 = Source(
+    authors="Izmailov, P.; Podoprikhin, D.; Garipov, T.; Vetrov, D.; Wilson, A. G.",
+    year=2018,
+    title="Averaging Weights Leads to Wider Optima and Better Generalization",
+    venue="UAI 2018",
+    id="arXiv:1803.05407",
+)
+HU_2022 = Source(
+    authors="Hu, E. J.; Shen, Y.; Wallis, P.; Allen-Zhu, Z.; Li, Y.; Wang, S.; Wang, L.; Chen, W.",
+    year=2022,
+    title="LoRA: Low-Rank Adaptation of Large Language Models",
+    venue="ICLR 2022",
+    id="arXiv:2106.09685",
+)
+MOSBACH_2021 = Source(
+    authors="Mosbach, M.; Andriushchenko, M.; Klakow, D.",
+    year=2021,
+    title="On the Stability of Fine-tuning BERT: Misconceptions, Explanations, and Strong Baselines",
+    venue="ICLR 2021",
+    id="arXiv:2006.04884",
+)
+
 
 COUNTERMEASURES: dict[str, Countermeasure] = {
     "fewer_epochs": Countermeasure(
@@ -176,7 +212,10 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
                 "ending training earlier may stop the model before that point. Whether the baseline's later "
                 "epochs do overfit is for the learning curves to show, not assumed here. The risk is "
                 "under-training: Zhang et al. (2021) report that commonly used short fine-tuning schedules "
-                "can leave BERT under-trained. Since the learning rate decays linearly over all of "
+                "can leave BERT under-trained, and Mosbach et al. (2021) trace the instability of BERT "
+                "fine-tuning to optimisation difficulties (vanishing gradients) rather than to small data "
+                "sets, with a baseline that trains longer with bias-corrected Adam (as torch's AdamW, used "
+                "here, does). Since the learning rate decays linearly over all of "
                 "train.epochs after the warm-up, changing the number of epochs also changes how fast it "
                 "decays, so this is not the same as cutting a longer run short."
             ),
@@ -191,7 +230,10 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
                 "危険"
                 "もあり、Zhang ら（2021）は広く使われる短い学習スケジュールでは BERT の学習が足りない場合が"
                 "ある"
-                "と報告している。また学習率はウォームアップの後 train.epochs 全体にわたって線形に減衰するた"
+                "と報告している。Mosbach ら（2021）は BERT のファインチューニングの不安定さの原因を、小さな"
+                "データセットではなく最適化の難しさ（勾配の消失）に求め、バイアス補正のある Adam（ここで使う "
+                "torch の AdamW もそうである）でより長く学習する基準手法を示している。"
+                "また学習率はウォームアップの後 train.epochs 全体にわたって線形に減衰するた"
                 "め、"
                 "エポック数を変えると減衰の速さも変わり、長い学習を途中で打ち切ることと同じではない。"
             ),
@@ -214,7 +256,7 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
                 "に限られる。"
             ),
         },
-        sources=(PRECHELT_1998, ZHANG_2021),
+        sources=(PRECHELT_1998, ZHANG_2021, MOSBACH_2021),
     ),
     "early_stopping": Countermeasure(
         key="early_stopping",
@@ -625,6 +667,165 @@ COUNTERMEASURES: dict[str, Countermeasure] = {
         },
         sources=(NORTHCUTT_2021,),
     ),
+    "l2_sp": Countermeasure(
+        key="l2_sp",
+        name={"en": "L2-SP (pull toward the pre-trained weights)", "ja": "L2-SP(事前学習の重みへの引き戻し)"},
+        params=("train.l2_sp",),
+        what={
+            "en": (
+                "Adds to the loss train.l2_sp / 2 × the squared distance of the pre-trained weights from "
+                "their values at the start of fine-tuning (0 turns it off; studies/overfitting.yaml tries "
+                "train.l2_sp: 0.01). The new classification head and re-initialised layers have no "
+                "pre-trained values and are not pulled. Li, Grandvalet & Davoine (2018) propose this L2-SP "
+                "penalty, with the pre-trained model as the reference point instead of zero, for "
+                "fine-tuning convolutional networks on image tasks: the evidence is on image networks. "
+                "Keeping the weights near the pre-trained solution may keep more of what pre-training "
+                "learned and leave less room to fit the small training set. The penalty is part of the "
+                "loss, so Adam rescales its gradient per parameter; AdamW's decoupled weight decay "
+                "(train.weight_decay) still pulls the decayed weights toward zero at the same time, so with "
+                "both on the weights are drawn toward a point between the two (train.weight_decay: 0 leaves "
+                "L2-SP alone)."
+            ),
+            "ja": (
+                "事前学習済みの重みと、ファインチューニング開始時のその値との距離の二乗に train.l2_sp / 2 を"
+                "掛けたものを損失に加える（0 で無効。studies/overfitting.yaml では train.l2_sp: 0.01 を試す"
+                "）。"
+                "新しい分類ヘッドと再初期化した層には事前学習の値がないので引き戻さない。Li、Grandvalet と "
+                "Davoine（2018）は、0 ではなく事前学習のモデルを基準点とするこの L2-SP の罰則を、画像分類の"
+                "畳み込みネットワークのファインチューニングについて提案しており、根拠は画像のネットワークに"
+                "ついてのものである。重みを事前学習の解の近くに保てば、事前学習で得たものがより多く残り、"
+                "小さな訓練データに合わせすぎる余地が減る可能性がある。この罰則は損失の一部なので、その勾配"
+                "は "
+                "Adam によってパラメータごとに尺度を変えられる。AdamW の分離型の重み減衰"
+                "（train.weight_decay）は同時に減衰対象の重みを 0 に向けて引き続けるため、両方を有効にすると"
+                "重みは両者の間の点に引かれる（train.weight_decay: 0 にすれば L2-SP だけになる）。"
+            ),
+        },
+        baseline_note={
+            "en": "Off in the baseline (0.0): only AdamW's decay toward zero (0.01) acts on the weights.",
+            "ja": "基準設定では使っていない（0.0）。重みに働くのは AdamW の 0 への減衰（0.01）だけである。",
+        },
+        sources=(LI_2018,),
+    ),
+    "r_drop": Countermeasure(
+        key="r_drop",
+        name={"en": "R-Drop (consistency between two dropout passes)",
+              "ja": "R-Drop(二つのドロップアウトの出力の一致)"},
+        params=("train.r_drop",),
+        what={
+            "en": (
+                "Runs each training batch through the model twice, with different dropout masks, and trains "
+                "on the mean of the two passes' losses plus train.r_drop × the symmetric Kullback-Leibler "
+                "divergence between their predicted distributions (the mean of its two directions; 0 turns "
+                "it off; studies/overfitting.yaml tries train.r_drop: 1.0). Evaluation is unchanged. Liang "
+                "et al. (2021) introduce R-Drop to make the sub-models that dropout samples agree with each "
+                "other, and report gains on translation, summarisation, language understanding (GLUE "
+                "fine-tuning), language modelling and image classification; their code weights the KL term "
+                "against the passes' cross-entropy as here (whether that is summed or averaged over the two "
+                "passes differs between its versions, which only rescales alpha). That it reduces "
+                "overfitting on this corpus is a possibility. Each step costs about twice as much (the batch "
+                "runs twice, forward and backward); the study's time estimate counts it."
+            ),
+            "ja": (
+                "各学習バッチを、異なるドロップアウトのマスクで二回モデルに通し、二回の損失の平均に、二つの"
+                "予測分布の間の対称な Kullback-Leibler ダイバージェンス（二方向の平均）の train.r_drop 倍を"
+                "加えて学習する（0 で無効。studies/overfitting.yaml では train.r_drop: 1.0 を試す）。評価は"
+                "変わらない。Liang ら（2021）は、ドロップアウトが抜き出す部分モデル同士の出力を一致させるた"
+                "めに"
+                " R-Drop を導入し、翻訳、要約、言語理解（GLUE のファインチューニング）、言語モデル、画像分"
+                "類で"
+                "の改善を報告している。その公開コードも KL の項を各回の交差エントロピーに対してここと同じよ"
+                "うに"
+                "重み付けしている（二回分を足すか平均するかは版によって違い、alpha の尺度が変わるだけである"
+                "）。"
+                "このコーパスで過学習を減らすかどうかは可能性にとどまる。1ステップの計算量はおよそ2倍になる"
+                "（バッチを順伝播と逆伝播で二回通す）。実験計画の所要時間の見積もりはそれを数える。"
+            ),
+        },
+        baseline_note={
+            "en": "Off in the baseline (0.0): one pass per batch, dropout 0.1.",
+            "ja": "基準設定では使っていない（0.0）。バッチごとに一回通し、ドロップアウトは 0.1。",
+        },
+        sources=(LIANG_2021,),
+    ),
+    "average_checkpoints": Countermeasure(
+        key="average_checkpoints",
+        name={"en": "Weight averaging (last epochs)", "ja": "重みの平均(最後のエポック)"},
+        params=("train.average_checkpoints",),
+        what={
+            "en": (
+                "Keeps the weights at the end of each of the last k epochs (train.average_checkpoints; 0 "
+                "turns it off; studies/overfitting.yaml tries train.average_checkpoints: 3) and, after "
+                "training, evaluates their average on dev like one more epoch. The average is kept if its "
+                "dev macro-F1 is at least that of the best epoch (which the baseline keeps); otherwise the "
+                "best epoch is kept, as without this knob. The learning curves still show the epochs; the "
+                "report's table of what each knob did gives the average's dev macro-F1 and whether it was "
+                "kept, and the kept epoch is then the last epoch averaged. Izmailov et al. (2018) average "
+                "the weights along the trajectory of stochastic gradient descent with a cyclical or "
+                "constant learning rate and find wider optima and better generalisation on image "
+                "classification (CIFAR, ImageNet): their evidence is on image networks, and averaging the "
+                "last epochs of this project's decaying schedule is a simpler variant. That an average of "
+                "nearby weights generalises better here is a possibility."
+            ),
+            "ja": (
+                "最後の k エポック（train.average_checkpoints。0 で無効。studies/overfitting.yaml では "
+                "train.average_checkpoints: 3 を試す）の各エポック終了時の重みを保存し、学習の後にその平均を"
+                "もう一つのエポックのように dev で評価する。平均の dev macro-F1 が最良のエポック（基準設定"
+                "が残す"
+                "もの）以上なら平均を残し、そうでなければこのノブがないときと同じく最良のエポックを残す。"
+                "学習曲線は各エポックのままで、レポートの「対策が実際に何をしたか」の表に平均の dev macro-F"
+                "1 と"
+                "残したかどうかを載せ、残した場合の採用エポックは平均した最後のエポックとする。Izmailov ら"
+                "（2018）は、周期的または一定の学習率での確率的勾配降下法の軌跡に沿って重みを平均し、画像分類"
+                "（CIFAR、ImageNet）でより広い最適解とより良い汎化を得ている。根拠は画像のネットワークにつ"
+                "いて"
+                "のもので、この計画の減衰する学習率の最後のエポックを平均するのは、より単純な変形である。近い"
+                "重みの平均がここでより良く汎化するかどうかは可能性にとどまる。"
+            ),
+        },
+        baseline_note={
+            "en": "Off in the baseline (0): the best dev epoch alone is kept.",
+            "ja": "基準設定では使っていない（0）。dev で最良のエポックだけを残す。",
+        },
+        sources=(IZMAILOV_2018,),
+    ),
+    "lora": Countermeasure(
+        key="lora",
+        name={"en": "LoRA (low-rank adapters)", "ja": "LoRA(低ランクのアダプタ)"},
+        params=("train.lora_rank",),
+        what={
+            "en": (
+                "Freezes the pre-trained weights and trains, through the peft library, low-rank matrices "
+                "of rank r (train.lora_rank; 0 turns it off; studies/overfitting.yaml tries "
+                "train.lora_rank: 8) added to the attention's query and value projections, plus the "
+                "classification head in full; the adapters are merged into the weights when the model is "
+                "saved, so pipeline() and the predict command load a plain model. Hu et al. (2022) propose "
+                "LoRA for efficiency: far fewer trainable parameters and no added latency at inference once "
+                "merged; they adapt the query and value projections in most of their experiments. That "
+                "training so few parameters reduces overfitting on a small corpus is a possibility the "
+                "paper does not test; with too small a rank the model may underfit."
+            ),
+            "ja": (
+                "事前学習の重みを固定し、peft ライブラリを通じて、アテンションのクエリと値の射影に加えるラ"
+                "ンク r"
+                "（train.lora_rank。0 で無効。studies/overfitting.yaml では train.lora_rank: 8 を試す）の低"
+                "ランク"
+                "行列と、分類ヘッド全体だけを学習する。保存するときにアダプタを重みに統合するので、pipeline"
+                "() と"
+                "予測コマンドは普通のモデルとして読み込める。Hu ら（2022）は効率のために LoRA を提案した。"
+                "学習"
+                "するパラメータがはるかに少なく、統合すれば推論時の遅延も増えない。実験の多くではクエリと値の"
+                "射影を適応させている。これほど少ないパラメータの学習が小さなコーパスで過学習を減らすかどう"
+                "かは"
+                "論文が検証していない可能性にとどまり、ランクが小さすぎると学習不足になりうる。"
+            ),
+        },
+        baseline_note={
+            "en": "Off in the baseline (0): every weight is fine-tuned.",
+            "ja": "基準設定では使っていない（0）。すべての重みをファインチューニングする。",
+        },
+        sources=(HU_2022,),
+    ),
 }
 
 VERIFICATION = """\
@@ -704,7 +905,21 @@ What the texts claim from each source (checked again with the search tool for th
     attention_probs_dropout_prob on the attention probabilities, classifier_dropout (else
     hidden_dropout_prob) on the pooled output.
 
-Checked but not used: Mosbach, Andriushchenko & Klakow, "On the Stability of Fine-tuning BERT:
-  Misconceptions, Explanations, and Strong Baselines", ICLR 2021, arXiv:2006.04884 (openreview.net
-  forum nzpLWnVAyah, "ICLR 2021 Poster"); correct, but none of the texts above needs a claim from it.
+Mosbach et al. 2021 (fewer_epochs): openreview.net forum nzpLWnVAyah ("ICLR 2021 Poster"); [pages]
+  deepai.org and paperswithcode abstracts: instability caused by optimisation difficulties that lead to
+  vanishing gradients, not catastrophic forgetting or small data sets; the uds-lsv/bert-stable-fine-tuning
+  configurations: AdamW with bias correction, 20 epochs.
+Li et al. 2018 (l2_sp): arxiv.org/abs/1802.01483v2 (Xuhong Li, Yves Grandvalet, Franck Davoine); ICML 2018
+  per citegraph; abstract: an L2 penalty with the pre-trained model as the reference, for fine-tuning
+  convolutional networks (image classification).
+Liang et al. 2021 (r_drop): ar5iv 2106.14448 and the Microsoft Research page (nine authors as cited),
+  NeurIPS 2021; two passes with different dropout sub-models, bidirectional KL between their outputs;
+  the dropreg/R-Drop code: kl = (p_loss + q_loss) / 2, loss = ce + alpha * kl (the ce of one pass or the
+  mean of two, by version); tasks: translation, summarisation, GLUE, language modelling, ViT.
+Izmailov et al. 2018 (average_checkpoints): bayesgroup.ru publication page (UAI 2018), arXiv 1803.05407
+  abstract: averaging points along the SGD trajectory with a cyclical or constant learning rate; CIFAR-10,
+  CIFAR-100 and ImageNet results; no language-model experiment found.
+Hu et al. 2022 (lora): openreview.net nZeVKeeFYf9 (ICLR 2022), arXiv 2106.09685, the microsoft/LoRA README:
+  pre-trained weights frozen, trainable rank decomposition matrices, no added inference latency once
+  merged, examples adapting the q and v projections.
 """

@@ -639,3 +639,10 @@ def test_lora_trains_adapters_and_the_head_and_saves_a_merged_model(tiny_bert, t
     assert not (saved / "adapter_config.json").exists()  # a plain model: pipeline() and predict load it
     classify = pipeline("text-classification", model=str(saved))
     assert classify("部屋が綺麗でした。")[0]["label"] in NAMES
+    texts = tmp_path / "texts.txt"
+    texts.write_text("部屋が綺麗でした。\n朝食が冷めていた。\n", encoding="utf-8")
+    predicted = subprocess.run([sys.executable, "-m", "ja_sentiment.tools.predict", str(texts), "--model",
+                                str(saved)], capture_output=True, text=True, cwd=tmp_path)
+    assert predicted.returncode == 0, predicted.stderr
+    rows = [json.loads(line) for line in predicted.stdout.splitlines()]
+    assert len(rows) == 2 and all(r["label"] in NAMES for r in rows)

@@ -32,7 +32,7 @@ def write_study(tmp_path: Path, body: dict) -> Path:
 
 def test_the_shipped_study_has_the_baseline_and_one_configuration_per_countermeasure():
     study = st.load_study(ROOT / "studies/overfitting.yaml", ROOT / "params.yaml")
-    assert len(study.configs) == 12 and study.baseline == "baseline"
+    assert len(study.configs) == 16 and study.baseline == "baseline"  # Holm over 15 countermeasures
     run = sorted(c.countermeasure for c in study.configs.values() if c.countermeasure)
     assert run == sorted(COUNTERMEASURES)
     for key, config in study.configs.items():  # each sets the params its countermeasure names
@@ -274,6 +274,26 @@ def test_one_wording_per_case_in_both_languages(cases):
     assert power["floor"] < power["detectable"] and (power["seeds_to_halve"] or 0) > 3
     assert f"Power: the smallest difference this comparison would detect 80% of the time is {m} points" \
         in en
+
+
+def test_the_time_estimate_counts_r_drops_second_pass():
+    from ja_sentiment.tools.study import train_cost
+
+    assert train_cost({"epochs": 5, "r_drop": 0.0}) == 5 and train_cost({"epochs": 5, "r_drop": 1.0}) == 10
+    assert train_cost({"epochs": 3}) == 3  # params from before the knob
+
+
+def test_the_engaged_table_states_the_new_knobs_per_run():
+    from ja_sentiment.reports.study import TABLES, engaged_cells
+    from ja_sentiment.reports.text import Text
+
+    record = {**engaged(), "l2_sp": 0.01, "r_drop": 1.0, "lora_rank": 8,
+              "averaged": {"epochs": [3, 4, 5], "dev_macro_f1": 0.71, "kept": True, "best_epoch": 4,
+                           "best_epoch_dev_macro_f1": 0.7}}
+    assert engaged_cells(Text("en", TABLES), record)[-1] == (
+        "L2-SP 0.01; R-Drop 1; average of epochs 3-5: dev macro-F1 0.7100 against 0.7000 at epoch 4, kept; "
+        "LoRA rank 8")
+    assert engaged_cells(Text("ja", TABLES), engaged())[-1] == "なし"
 
 
 def test_verdicts_only_where_the_simulator_measured_the_method(cases, monkeypatch):

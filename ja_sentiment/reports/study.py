@@ -43,12 +43,15 @@ EN = {
     "first_look": "**Seeds added after a first look**: {added} (the first report had seeds {first}, written {at}). Adding seeds after seeing results and stopping when a difference appears raises the error rate above the one measured; read the verdicts with that in mind.",
     "per_class": "Per-class F1 (mean over seeds)",
     "engaged": "What each configuration's knobs did (as each run recorded it; per seed where they differ)",
-    "engaged_header": "| configuration | early stopping | rows dropped (by class) | frozen layers (parameters trained) | re-initialised layers | learning rates | weight decay | dropout hidden / attention / classifier | loss |",
+    "engaged_header": "| configuration | early stopping | rows dropped (by class) | frozen layers (parameters trained) | re-initialised layers | learning rates | weight decay | dropout hidden / attention / classifier | loss | L2-SP, R-Drop, weight averaging, LoRA |",
     "es_off": "off", "es_never": "patience {patience}: never triggered ({run} of {planned} epochs)",
     "es_stopped": "patience {patience}: stopped at epoch {epoch} of {planned}",
     "none_dropped": "none", "loss_gold": "cross-entropy on gold labels", "loss_votes": "cross-entropy on vote shares (soft labels)",
     "loss_smoothing": "label smoothing {value}", "loss_weights": "class weights {weights}",
     "seed_word": "seed", "seeds_word": "seeds", "not_recorded": "not recorded",
+    "more_off": "off", "more_l2_sp": "L2-SP {alpha}", "more_r_drop": "R-Drop {alpha}", "more_lora": "LoRA rank {rank}",
+    "more_average": "average of epochs {epochs}: dev macro-F1 {f1} against {best} at epoch {epoch}, {kept}",
+    "kept": "kept", "not_kept": "not kept",
     "identical_fact": "Identical: on every paired seed ({seeds}) its kept model made the same predictions on every test row as the baseline's; there is no difference to estimate.",
     "identical_why_es": " Why: it kept the baseline's epoch on every seed (kept epochs {kept}); early stopping ({stopped}) came after the kept epoch, and the epochs up to it trained as the baseline's did.",
     "identical_why_epochs": " It kept the baseline's epoch on every seed (kept epochs {kept}).",
@@ -115,12 +118,15 @@ JA = {
     "first_look": "**最初の報告の後に追加したシード**: {added}(最初の報告のシードは {first}、{at} に作成)。結果を見てからシードを追加し、差が出たところで止めると、誤り率は測った値より高くなる。判定はそのことを念頭に読むこと。",
     "per_class": "クラスごとの F1(シード平均)",
     "engaged": "各設定の対策が実際に何をしたか(各実行の記録。シードによって違う場合はシードごと)",
-    "engaged_header": "| 設定 | 早期終了 | 除外した行(クラス別) | 凍結した層(学習したパラメータ数) | 再初期化した層 | 学習率の種類 | 重み減衰 | ドロップアウト 隠れ層 / 注意 / 分類器 | 損失 |",
+    "engaged_header": "| 設定 | 早期終了 | 除外した行(クラス別) | 凍結した層(学習したパラメータ数) | 再初期化した層 | 学習率の種類 | 重み減衰 | ドロップアウト 隠れ層 / アテンション / 分類器 | 損失 | L2-SP、R-Drop、重みの平均、LoRA |",
     "es_off": "なし", "es_never": "patience {patience}: 発動せず({planned} エポック中 {run} エポック実行)",
     "es_stopped": "patience {patience}: {planned} エポック中エポック {epoch} で停止",
     "none_dropped": "なし", "loss_gold": "正解ラベルに対する交差エントロピー", "loss_votes": "票の割合(ソフトラベル)に対する交差エントロピー",
     "loss_smoothing": "ラベル平滑化 {value}", "loss_weights": "クラスの重み {weights}",
     "seed_word": "シード", "seeds_word": "シード", "not_recorded": "記録なし",
+    "more_off": "なし", "more_l2_sp": "L2-SP {alpha}", "more_r_drop": "R-Drop {alpha}", "more_lora": "LoRA ランク {rank}",
+    "more_average": "エポック {epochs} の平均: dev macro-F1 {f1}(エポック {epoch} の {best} に対して)、{kept}",
+    "kept": "採用", "not_kept": "不採用",
     "identical_fact": "同一: 対応するすべてのシード({seeds})で、採用したモデルのテスト予測がすべての行で基準設定と同じだった。推定する差はない。",
     "identical_why_es": " 理由: すべてのシードで基準設定と同じエポックを採用した(採用エポック {kept})。早期終了({stopped})は採用したエポックより後で、それまでのエポックは基準設定と同じに学習した。",
     "identical_why_epochs": " すべてのシードで基準設定と同じエポックを採用した(採用エポック {kept})。",
@@ -298,7 +304,7 @@ def by_seeds(t: Text, values: dict[str, str]) -> str:
 def engaged_cells(t: Text, e: dict | None) -> list[str]:
     """One run's engagement record (training.engagement) as the engaged table's cells."""
     if not e:
-        return [t("not_recorded")] * 8
+        return [t("not_recorded")] * 9
     if not e["early_stopping_patience"]:
         stopping = t("es_off")
     elif e["stopped_at_epoch"] is None:
@@ -316,16 +322,28 @@ def engaged_cells(t: Text, e: dict | None) -> list[str]:
         loss.append(t("loss_smoothing", value=e["loss"]["label_smoothing"]))
     if e["loss"]["class_weights"]:
         loss.append(t("loss_weights", weights=", ".join(f"{k} {v:.2f}" for k, v in e["loss"]["class_weights"].items())))
+    more = []
+    if e.get("l2_sp"):
+        more.append(t("more_l2_sp", alpha=f"{e['l2_sp']:g}"))
+    if e.get("r_drop"):
+        more.append(t("more_r_drop", alpha=f"{e['r_drop']:g}"))
+    if e.get("averaged"):
+        a = e["averaged"]
+        more.append(t("more_average", epochs="-".join(map(str, a["epochs"][::max(1, len(a["epochs"]) - 1)])),
+                      f1=fmt(a["dev_macro_f1"]), best=fmt(a["best_epoch_dev_macro_f1"]), epoch=a["best_epoch"],
+                      kept=t("kept" if a["kept"] else "not_kept")))
+    if e.get("lora_rank"):
+        more.append(t("more_lora", rank=e["lora_rank"]))
     return [stopping, dropped, frozen, str(e["reinitialised_layers"]), str(e["lr_groups"]), f"{e['weight_decay']:g}",
             " / ".join("–" if d[k] is None else f"{d[k]:g}" for k in ("hidden", "attention", "classifier")),
-            ", ".join(loss)]
+            ", ".join(loss), "; ".join(more) or t("more_off")]
 
 
 def engaged_table(t: Text, result: dict) -> list[str]:
-    lines = [t("engaged_header"), "|" + "---|" * 9]
+    lines = [t("engaged_header"), "|" + "---|" * 10]
     for name, c in result["configs"].items():
         per_seed = {seed: engaged_cells(t, e) for seed, e in (c.get("engaged") or {}).items()}
-        cells = [by_seeds(t, {s: v[i] for s, v in per_seed.items()}) if per_seed else "–" for i in range(8)]
+        cells = [by_seeds(t, {s: v[i] for s, v in per_seed.items()}) if per_seed else "–" for i in range(9)]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return lines
 
