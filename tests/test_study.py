@@ -276,6 +276,19 @@ def test_one_wording_per_case_in_both_languages(cases):
         in en
 
 
+def test_identical_early_stopping_that_never_triggered_and_a_floor_the_study_cannot_state(cases):
+    import copy
+
+    result = copy.deepcopy(cases)
+    for record in result["configs"]["same"]["engaged"].values():
+        record.update(stopped_at_epoch=None, epochs_run=4)
+    en = markdown(result, "en")
+    assert "Why: early stopping never triggered (dev macro-F1 kept improving within the patience)" in en
+    result["comparisons"]["unclear"]["macro_f1"]["power"]["floor"] = 0.0  # a fitted row level of 0
+    assert "the test set's own floor cannot be stated from this study" in markdown(result, "en")
+    assert "テストセット自体による下限はこの実験からは示せない" in markdown(result, "ja")
+
+
 def test_the_time_estimate_counts_r_drops_second_pass():
     from ja_sentiment.tools.study import train_cost
 

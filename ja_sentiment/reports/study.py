@@ -55,6 +55,8 @@ EN = {
     "identical_fact": "Identical: on every paired seed ({seeds}) its kept model made the same predictions on every test row as the baseline's; there is no difference to estimate.",
     "identical_why_es": " Why: it kept the baseline's epoch on every seed (kept epochs {kept}); early stopping ({stopped}) came after the kept epoch, and the epochs up to it trained as the baseline's did.",
     "identical_why_epochs": " It kept the baseline's epoch on every seed (kept epochs {kept}).",
+    "identical_why_es_never": " Why: early stopping never triggered (dev macro-F1 kept improving within the patience), so every epoch was trained as the baseline's and the same epoch kept (kept epochs {kept}).",
+    "floor_unknown": "Power: the smallest difference this comparison would detect 80% of the time is {m} points (macro-F1); {halve}; the test set's own floor cannot be stated from this study (its fitted row level is 0: with these seeds, the rows' own differences do not show above the residual).",
     "identical_one_class": " Both predict one class, {label}, for every test row: models that have learnt only the majority class cannot differ.",
     "unpaired": "Seeds without a partner, left out of this comparison: {items}.",
     "unpaired_config": "this configuration's {seeds}", "unpaired_base": "the baseline's {seeds}",
@@ -130,6 +132,8 @@ JA = {
     "identical_fact": "同一: 対応するすべてのシード({seeds})で、採用したモデルのテスト予測がすべての行で基準設定と同じだった。推定する差はない。",
     "identical_why_es": " 理由: すべてのシードで基準設定と同じエポックを採用した(採用エポック {kept})。早期終了({stopped})は採用したエポックより後で、それまでのエポックは基準設定と同じに学習した。",
     "identical_why_epochs": " すべてのシードで基準設定と同じエポックを採用した(採用エポック {kept})。",
+    "identical_why_es_never": " 理由: 早期終了は一度も発動しなかった(patience の間に dev macro-F1 が改善し続けた)ため、すべてのエポックを基準設定と同じに学習し、同じエポックを採用した(採用エポック {kept})。",
+    "floor_unknown": "検出力: この比較が 80% の確率で検出できる最小の差は {m} ポイント(macro-F1)。{halve}。テストセット自体による下限はこの実験からは示せない(当てはめた行の分散が 0 で、このシードでは行ごとの差が残差を上回って見えない)。",
     "identical_one_class": " どちらもすべてのテスト行で一つのクラス({label})を予測した。多数派クラスしか学習していないモデル同士は違いようがない。",
     "unpaired": "対応する相手がなく、この比較から除いたシード: {items}。",
     "unpaired_config": "この設定の {seeds}", "unpaired_base": "基準設定の {seeds}",
@@ -368,6 +372,9 @@ def identical_why(t: Text, config: str, result: dict) -> str:
     kept_text = ", ".join(str(kept[s]) for s in seeds)
     engaged = entry.get("engaged") or {}
     stops = {s: (engaged.get(s) or {}).get("stopped_at_epoch") for s in seeds}
+    if entry["countermeasure"] == "early_stopping" and seeds and not any(stops.values()) and all(
+            (engaged.get(s) or {}).get("early_stopping_patience") for s in seeds):
+        return t("identical_why_es_never", kept=kept_text)
     if entry["countermeasure"] == "early_stopping" and all(stops.values()):
         stopped = by_seeds(t, {s: t("es_stopped", patience=engaged[s]["early_stopping_patience"], epoch=stops[s],
                                      planned=engaged[s]["epochs_planned"]) for s in seeds})
@@ -385,6 +392,8 @@ def power_text(t: Text, c: dict) -> str | None:
         halve = t("halve_never")
     else:
         halve = t("halve_beyond", k=power.get("max_seeds", 200))
+    if power["floor"] <= 0:
+        return t("floor_unknown", m=detectable_points(c), halve=halve)
     return t("power_fact", m=detectable_points(c), halve=halve, floor=f"{100 * power['floor']:.1f}")
 
 
