@@ -427,6 +427,32 @@ else echo "abc1234  r-a-s1  10:00 AM  Queued"; echo "Worker status: 0 active, 0 
         queue.poll({"r-a-s1": "abc1234"}, poll_s=0, timeout_s=0)
 
 
+def test_an_interrupted_study_stops_the_queue_only_when_it_holds_nothing_else(tmp_path, monkeypatch, capsys):
+    """`dvc queue stop` stops every worker of the repository: a study interrupted while another
+    experiment of the repository is queued leaves the workers running for it, and says so."""
+    calls = tmp_path / "calls"
+    status = tmp_path / "status"
+    script = tmp_path / "bin" / "dvc"
+    script.parent.mkdir()
+    script.write_text(f"""#!/bin/sh
+echo "$@" >> {calls}
+[ "$1 $2" = "queue status" ] && cat {status}
+exit 0
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+    status.write_text("Task     Name       Created    Status\nabc1234  r-a-s1  10:00 AM  Running\n"
+                      "def5678  someone-elses  10:01 AM  Queued\n")
+    assert queue.stop_unless_shared({"abc1234"}) is False
+    assert "queue stop" not in calls.read_text()
+    said = capsys.readouterr().err
+    assert "1 other experiment(s) are queued or running in this repository (someone-elses)" in said
+    status.write_text("Task     Name       Created    Status\nabc1234  r-a-s1  10:00 AM  Running\n"
+                      "old0000  r-b-s1  09:00 AM  Success\n")
+    assert queue.stop_unless_shared({"abc1234"}) is True
+    assert "queue stop" in calls.read_text()
+
+
 def test_a_queue_status_that_keeps_failing_stops_with_dvcs_message(tmp_path, monkeypatch):
     _fake_dvc(tmp_path, monkeypatch, failures=3)
     with pytest.raises(SystemExit, match="`dvc queue status` failed:\nERROR: unexpected error - Expecting"):
@@ -458,8 +484,15 @@ def test_queue_workers_are_pinned_one_per_gpu_unless_more_may_share_one():
     assert queue.worker_devices(2, gpus=2) == ["0", "1"]
     assert queue.worker_devices(3, gpus=4) == ["0", "1", "2"]
     assert queue.worker_devices(4, gpus=2, jobs_per_gpu=2) == ["0", "0", "1", "1"]
-    with pytest.raises(SystemExit, match=r"JOBS=3 is more than this machine's 2 GPU\(s\) x JOBS_PER_GPU=1"):
+    with pytest.raises(SystemExit, match=r"JOBS=3 is more than the 2 GPU\(s\) this study may use \(0, 1\)"):
         queue.worker_devices(3, gpus=2)
+    # Within the caller's CUDA_VISIBLE_DEVICES: asked for GPUs 2 and 3, the workers land on 2 and 3.
+    assert queue.worker_devices(2, queue.visible_gpus(None, {"CUDA_VISIBLE_DEVICES": "2,3"})) == ["2", "3"]
+    assert queue.visible_gpus(1, {"CUDA_VISIBLE_DEVICES": "5, 7"}) == ["5"]
+    assert queue.visible_gpus(None, {"CUDA_VISIBLE_DEVICES": ""}) == []  # none visible: the CPU
+    assert queue.visible_gpus(2, {}) == ["0", "1"]
+    with pytest.raises(SystemExit, match=r"--gpus 3, but CUDA_VISIBLE_DEVICES='2,3' lists 2"):
+        queue.visible_gpus(3, {"CUDA_VISIBLE_DEVICES": "2,3"})
 
 
 def test_experiments_left_out_are_listed_in_the_report_with_why(result):

@@ -44,15 +44,31 @@ def gpu_count() -> int:
     return sum(line.startswith("GPU ") for line in proc.stdout.splitlines()) if proc.returncode == 0 else 0
 
 
-def worker_devices(jobs: int, gpus: int, jobs_per_gpu: int = 1) -> list[str | None]:
-    """The CUDA_VISIBLE_DEVICES of each queue worker: with GPUs, worker i on GPU i // jobs_per_gpu;
-    without, None (the workers share the CPU cores). More jobs than the GPUs can take is an error."""
-    if gpus == 0:
+def visible_gpus(gpus: int | None, environ: dict[str, str] | None = None) -> list[str]:
+    """The GPUs the study may use: the caller's CUDA_VISIBLE_DEVICES where set (the first `gpus` of
+    them when --gpus is given), else GPUs 0 to `gpus` - 1 (default: as nvidia-smi lists them)."""
+    environ = os.environ if environ is None else environ
+    given = environ.get("CUDA_VISIBLE_DEVICES")
+    if given is None:
+        return [str(i) for i in range(gpu_count() if gpus is None else gpus)]
+    listed = [d.strip() for d in given.split(",") if d.strip() and d.strip() != "-1"]
+    if gpus is not None and gpus > len(listed):
+        raise StudyError(f"study: --gpus {gpus}, but CUDA_VISIBLE_DEVICES={given!r} lists {len(listed)}")
+    return listed if gpus is None else listed[:gpus]
+
+
+def worker_devices(jobs: int, gpus: int | list[str], jobs_per_gpu: int = 1) -> list[str | None]:
+    """The CUDA_VISIBLE_DEVICES of each queue worker: with GPUs (a count, or the ids to use), worker i
+    on the (i // jobs_per_gpu)-th; without, None (the workers share the CPU cores). More jobs than the
+    GPUs can take is an error."""
+    ids = [str(i) for i in range(gpus)] if isinstance(gpus, int) else list(gpus)
+    if not ids:
         return [None] * jobs
-    if jobs > gpus * jobs_per_gpu:
-        raise StudyError(f"study: JOBS={jobs} is more than this machine's {gpus} GPU(s) x JOBS_PER_GPU="
-                         f"{jobs_per_gpu}; lower JOBS, or raise JOBS_PER_GPU if each GPU has memory for more")
-    return [str(i // jobs_per_gpu) for i in range(jobs)]
+    if jobs > len(ids) * jobs_per_gpu:
+        raise StudyError(f"study: JOBS={jobs} is more than the {len(ids)} GPU(s) this study may use "
+                         f"({', '.join(ids)}) x JOBS_PER_GPU={jobs_per_gpu}; lower JOBS, or raise "
+                         "JOBS_PER_GPU if each GPU has memory for more")
+    return [ids[i // jobs_per_gpu] for i in range(jobs)]
 
 
 def last_lines(task: str, n: int = 3) -> str:
@@ -73,7 +89,8 @@ class LocalQueue:
 
     def __init__(self, jobs: int = 1, gpus: int | None = None, jobs_per_gpu: int = 1) -> None:
         self.jobs = jobs
-        self.devices = worker_devices(jobs, gpu_count() if gpus is None else gpus, jobs_per_gpu)
+        # Within the caller's CUDA_VISIBLE_DEVICES: asked for GPUs 2 and 3, the workers get 2 and 3.
+        self.devices = worker_devices(jobs, visible_gpus(gpus), jobs_per_gpu)
 
     def submit(self, todo: list[dict]) -> dict[str, str]:
         """Queue each experiment; {name: task id} of the new tasks (told apart from old lines of the
@@ -111,15 +128,33 @@ class LocalQueue:
         """Queue `todo`, start the workers and wait for every task; the failures, with their logs' last
         lines. The workers stop by themselves once the queue is empty (DVC's temporary workers); on
         Ctrl-C or an error they are told to stop after their running experiments (queued ones stay
-        queued). Not told otherwise: a stop sent when they have already gone stays in the queue's
-        broker and stops the next workers after their first experiment."""
+        queued), unless the queue holds other experiments than this study's (stop_unless_shared). Not
+        told otherwise: a stop sent when they have already gone stays in the queue's broker and stops
+        the next workers after their first experiment."""
         tasks = {**waiting, **self.submit(todo)}
         self.start()
         try:
             return poll(tasks, poll_s, timeout_s, restart=self.start)
         except BaseException:
-            run_dvc("study", "queue", "stop")
+            stop_unless_shared(set(tasks.values()))
             raise
+
+
+def stop_unless_shared(mine: set[str]) -> bool:
+    """On Ctrl-C or an error: `dvc queue stop` (every worker of the repository, after its running
+    experiment) only when the queue holds no active task but this study's; otherwise the workers are
+    left running for the others, and the user is told. Whether it stopped them."""
+    try:
+        others = [t for t in queue_tasks() if t.status in ("Queued", "Running") and t.id not in mine]
+    except SystemExit:  # the queue's status cannot be read: stopping is the safe side
+        others = []
+    if others:
+        print(f"study: {len(others)} other experiment(s) are queued or running in this repository "
+              f"({', '.join(t.name for t in others[:3])}{', ...' if len(others) > 3 else ''}); the queue's "
+              "workers were left running for them (`dvc queue stop` stops them all)", file=sys.stderr)
+        return False
+    run_dvc("study", "queue", "stop")
+    return True
 
 
 def poll(tasks: dict[str, str], poll_s: float, timeout_s: float, lost_after: int = 12,
