@@ -112,13 +112,17 @@ JOBS_PER_GPU ?= 1
 ONLY ?=
 SMOKE ?=
 PRUNE ?=
-# ENGINE=ray: the experiments as Ray tasks (RAY_ADDRESS; GIT_REMOTE, DVC_REMOTE: what the tasks share).
+# ENGINE=ray: the experiments as Ray tasks (RAY_ADDRESS; GIT_REMOTE, DVC_REMOTE: what the tasks share;
+# GPUS_PER_TASK, ACCELERATOR: what each task asks of Ray).
 ENGINE ?= local
 GIT_REMOTE ?= origin
 DVC_REMOTE ?=
+GPUS_PER_TASK ?=
+ACCELERATOR ?=
 STUDY_RUN = $(if $(filter 1,$(SMOKE)),$(SMOKE_ENV)) python -m ja_sentiment.tools.study --seeds $(SEEDS) \
   --jobs $(JOBS) --jobs-per-gpu $(JOBS_PER_GPU) --engine $(ENGINE) --git-remote $(GIT_REMOTE) \
-  $(if $(DVC_REMOTE),--dvc-remote $(DVC_REMOTE)) $(if $(filter 1,$(PRUNE)),--prune-models)
+  $(if $(DVC_REMOTE),--dvc-remote $(DVC_REMOTE)) $(if $(filter 1,$(PRUNE)),--prune-models) \
+  $(if $(GPUS_PER_TASK),--gpus-per-task $(GPUS_PER_TASK)) $(if $(ACCELERATOR),--accelerator-type $(ACCELERATOR))
 study: setup  ## Level 4: every configuration of STUDY over SEEDS (DVC queue); reports/study/<name>/study.md
 	$(STUDY_RUN) $(STUDY) $(if $(ONLY),--only $(ONLY))
 

@@ -83,21 +83,71 @@ def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, 
         params.write_text(original)
     assert dirty.returncode != 0 and "uncommitted changes" in dirty.stderr and "params.yaml" in dirty.stderr
 
+    # The documented recipe: a cluster started with `ray start --head` on this machine (every process
+    # bound to 127.0.0.1), then the study with no RAY_ADDRESS: it joins that cluster (before: Ray
+    # refused the num_cpus the tool passed). Two DVC remotes, the default not the one used, the one used
+    # with a setting of its own that must reach the tasks' clones.
+    run(repo, "dvc", "remote", "add", "--local", "-f", "-d", "other", str(tmp_path / "other-store"))
+    run(repo, "dvc", "remote", "modify", "--local", "store", "jobs", "3")
+    ray_dir = tmp_path / "ray"
+    ray_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_env.pop("RAY_ADDRESS", None)
+    head = subprocess.run([str(Path(BIN) / "ray"), "start", "--head", "--node-ip-address=127.0.0.1",
+                           f"--port={free_port()}", "--num-cpus=2", "--include-dashboard=false",
+                           f"--temp-dir={ray_dir}", "--disable-usage-stats"], capture_output=True, text=True,
+                          env=ray_env)
+    assert head.returncode == 0, head.stdout + head.stderr
+    try:
+        ran_on_cluster(repo, tmp_path, local)
+    finally:
+        subprocess.run([str(Path(BIN) / "ray"), "stop", "--force"], capture_output=True, env=ray_env)
+
+
+def free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def experiment_processes(name: str) -> list[int]:
+    """Processes still working in a task's clone of this experiment (its temporary `study-<name>-*`)."""
+    found = []
+    for pid in filter(str.isdigit, os.listdir("/proc")):
+        try:
+            cwd = os.readlink(f"/proc/{pid}/cwd")
+        except OSError:
+            continue
+        if f"/study-{name}-" in cwd:
+            found.append(int(pid))
+    return found
+
+
+def ran_on_cluster(repo: Path, tmp_path: Path, local: dict) -> None:
     pids = tmp_path / "pids"
+    # The first task to push its outputs dies before pushing its Git ref (a fault injected once):
+    # its retry runs the experiment again, and only a complete experiment is counted.
     proc = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store", "--omp-threads", "1",
-                 env={"STUDY_PID_DIR": str(pids)})
+                 env={"STUDY_PID_DIR": str(pids), "STUDY_FAULT": "after_outputs"})
     deadline = time.monotonic() + 600
     while not (pids.is_dir() and any(pids.iterdir())):
         assert proc.poll() is None, proc.stdout.read()
         assert time.monotonic() < deadline
         time.sleep(0.5)
-    first = sorted(pids.iterdir())[0]
+    first = sorted(p for p in pids.iterdir() if p.suffix == ".pid")[0]
     killed = first.name.split(".")[0]
+    time.sleep(3)  # into its experiment
     os.kill(int(first.read_text()), signal.SIGKILL)  # the task's process dies mid-experiment
+    deadline = time.monotonic() + 30  # and everything it started goes with it (the stages included)
+    while experiment_processes(killed) and time.monotonic() < deadline:
+        time.sleep(0.5)
+    assert experiment_processes(killed) == []
     out, _ = proc.communicate(timeout=1500)
     assert proc.returncode == 0, out[-4000:]
-    attempts = [p for p in pids.iterdir() if p.name.startswith(killed + ".")]
+    attempts = [p for p in pids.iterdir() if p.name.startswith(killed + ".") and p.suffix == ".pid"]
     assert len(attempts) >= 2, (killed, sorted(p.name for p in pids.iterdir()))  # retried by Ray
+    assert list(pids.glob("*.faulted")), sorted(p.name for p in pids.iterdir())  # the fault happened
 
     after = shown(repo)  # pulled back by `dvc exp pull` into the driver's `dvc exp show`
     for seed in (1, 2):
@@ -110,6 +160,12 @@ def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, 
         expected = [local[f"t-baseline-s{s}"][key] for s in (1, 2)]
         assert result["configs"]["baseline"][key]["values"] == expected
     assert result["left_out"] == []
+    # The driver pulled the experiments' refs only: their models are not in its DVC cache.
+    rev = result["provenance"][after["rt-baseline-s1"]["name"]]["rev"]
+    outs = yaml.safe_load(run(repo, "git", "show", f"{rev}:dvc.lock").stdout)["stages"]["finetune"]["outs"]
+    model = next(o for o in outs if o["path"] == "models/finetuned")
+    digest = model["md5"].removesuffix(".dir")
+    assert not (repo / ".dvc/cache/files/md5" / digest[:2] / f"{digest[2:]}.dir").exists()
     # Run again: everything is there, nothing runs.
     again = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store")
     assert again.returncode == 0

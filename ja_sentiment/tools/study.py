@@ -322,8 +322,13 @@ def validate(args: argparse.Namespace) -> list[int]:
             raise StudyError(f"study: {flag} {value}: at least {low}")
     if not args.cpus_per_task > 0:
         raise StudyError(f"study: --cpus-per-task {args.cpus_per_task}: more than 0")
+    if args.gpus_per_task < 0:
+        raise StudyError(f"study: --gpus-per-task {args.gpus_per_task}: at least 0")
     if args.engine != "ray":
-        given = [f for f, v in (("--dvc-remote", args.dvc_remote), ("--ray-address", args.ray_address)) if v]
+        ray_only = (("--dvc-remote", args.dvc_remote), ("--ray-address", args.ray_address),
+                    ("--gpus-per-task", args.gpus_per_task), ("--accelerator-type", args.accelerator_type),
+                    ("--fetch-models", args.fetch_models))
+        given = [f for f, v in ray_only if v]
         if given:
             raise StudyError(f"study: {', '.join(given)}: only with --engine ray")
     if args.collect and args.dry_run:
@@ -356,8 +361,16 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                         "(RAY_ADDRESS)")
     parser.add_argument("--git-remote", default="origin", help="ray: the Git remote the tasks clone from")
     parser.add_argument("--dvc-remote", help="ray: the DVC remote the tasks pull from (default: core.remote)")
-    parser.add_argument("--ray-address", help="ray: the cluster (default: RAY_ADDRESS, else a local one)")
+    parser.add_argument("--ray-address", help="ray: the cluster (default: RAY_ADDRESS, else one running on "
+                        "this machine, else a private local one)")
     parser.add_argument("--cpus-per-task", type=float, default=1, help="ray: CPUs per experiment")
+    parser.add_argument("--gpus-per-task", type=float, default=0,
+                        help="ray: GPUs per experiment (asked of Ray per task, whatever the cluster has now)")
+    parser.add_argument("--accelerator-type",
+                        help="ray: the GPU type each task needs (Ray's accelerator_type)")
+    parser.add_argument("--fetch-models", action="store_true",
+                        help="ray: also pull the experiments' outputs (models) to this machine; the report "
+                        "needs only their Git refs")
     parser.add_argument("--omp-threads", type=int, default=1,
                         help="ray: OMP_NUM_THREADS of every task (the same everywhere: the same numbers)")
     parser.add_argument("--collect", action="store_true", help="aggregate the finished experiments only")
@@ -378,7 +391,7 @@ def runner(args: argparse.Namespace):
         from ja_sentiment.tools.study_ray import RayRunner
 
         return RayRunner(args.git_remote, args.dvc_remote, args.ray_address, args.cpus_per_task,
-                         args.omp_threads)
+                         args.omp_threads, args.gpus_per_task, args.accelerator_type, args.fetch_models)
     from ja_sentiment.tools.study_queue import LocalQueue
 
     return LocalQueue(args.jobs, args.gpus, args.jobs_per_gpu)
