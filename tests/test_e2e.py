@@ -263,10 +263,12 @@ STUDY = {"name": "t", "configs": {
 
 def study_run(repo: Path, *args: str, check: bool = True, study: str = "build/t.yaml",
               out: str = "build/study") -> subprocess.CompletedProcess:
-    # --gpus 2: the two queue workers are pinned as on a 2-GPU machine (CUDA_VISIBLE_DEVICES 0 and 1),
-    # which each experiment records; on this CPU machine the pinning changes nothing else.
+    # --gpus 2 within CUDA_VISIBLE_DEVICES=3,5: the two queue workers are pinned as on a machine where
+    # the user gave the study GPUs 3 and 5, which each experiment records; on this CPU machine the
+    # pinning changes nothing else.
     return run(repo, sys.executable, "-m", "ja_sentiment.tools.study", study, "--seeds", "1", "2",
-               "--jobs", "2", "--gpus", "2", "--out", out, *args, check=check)
+               "--jobs", "2", "--gpus", "2", "--out", out, *args, check=check,
+               env={"CUDA_VISIBLE_DEVICES": "3,5"})
 
 
 def named(repo: Path) -> dict[str, dict]:
@@ -363,9 +365,10 @@ def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
         assert result["configs"]["baseline"]["engaged"][seed]["dropped_rows"] == 0
         assert engaged["stopped_at_epoch"] is None and engaged["lr_groups"] == 1
     by_class = result["configs"]["dropped"]["engaged"]["1"]["dropped_by_class"]
-    # Each experiment ran on one of the two pinned workers, and both workers ran some.
+    # Each experiment ran on one of the two pinned workers, within the caller's CUDA_VISIBLE_DEVICES,
+    # and both workers ran some.
     devices = [d for c in result["configs"].values() for d in c["cuda_visible_devices"].values()]
-    assert set(devices) == {"0", "1"}, devices
+    assert set(devices) == {"3", "5"}, devices
     report = (repo / "build/study/study.md").read_text()
     assert "### Dropping suspected label errors (`drop_label_issues`)" in report
     assert "Made with offline stand-ins" in report

@@ -8,9 +8,11 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -89,7 +91,8 @@ def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, 
     # with a setting of its own that must reach the tasks' clones.
     run(repo, "dvc", "remote", "add", "--local", "-f", "-d", "other", str(tmp_path / "other-store"))
     run(repo, "dvc", "remote", "modify", "--local", "store", "jobs", "3")
-    ray_dir = tmp_path / "ray"
+    # Ray's sockets live under its temp dir, and a Unix socket's path has at most 107 bytes: a short one.
+    ray_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
     ray_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     ray_env.pop("RAY_ADDRESS", None)
     head = subprocess.run([str(Path(BIN) / "ray"), "start", "--head", "--node-ip-address=127.0.0.1",
@@ -101,6 +104,7 @@ def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, 
         ran_on_cluster(repo, tmp_path, local)
     finally:
         subprocess.run([str(Path(BIN) / "ray"), "stop", "--force"], capture_output=True, env=ray_env)
+        shutil.rmtree(ray_dir, ignore_errors=True)
 
 
 def free_port() -> int:
@@ -124,6 +128,13 @@ def experiment_processes(name: str) -> list[int]:
     return found
 
 
+def cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
 def ran_on_cluster(repo: Path, tmp_path: Path, local: dict) -> None:
     pids = tmp_path / "pids"
     # The first task to push its outputs dies before pushing its Git ref (a fault injected once):
@@ -131,14 +142,19 @@ def ran_on_cluster(repo: Path, tmp_path: Path, local: dict) -> None:
     proc = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store", "--omp-threads", "1",
                  env={"STUDY_PID_DIR": str(pids), "STUDY_FAULT": "after_outputs"})
     deadline = time.monotonic() + 600
-    while not (pids.is_dir() and any(pids.iterdir())):
+    victim = None  # a task whose experiment is running a stage (the tiny ones are quick: look often)
+    while victim is None:
         assert proc.poll() is None, proc.stdout.read()
         assert time.monotonic() < deadline
-        time.sleep(0.5)
-    first = sorted(p for p in pids.iterdir() if p.suffix == ".pid")[0]
-    killed = first.name.split(".")[0]
-    time.sleep(3)  # into its experiment
-    os.kill(int(first.read_text()), signal.SIGKILL)  # the task's process dies mid-experiment
+        for record in sorted(pids.glob("*.pid")) if pids.is_dir() else []:
+            name, pid = record.name.split(".")[0], int(record.read_text())
+            running = any(b"stages." in cmdline(p) for p in experiment_processes(name))
+            if Path(f"/proc/{pid}").exists() and running:
+                victim = name, pid
+                break
+        time.sleep(0.1)
+    killed, pid = victim
+    os.kill(pid, signal.SIGKILL)  # the task's process dies mid-experiment
     deadline = time.monotonic() + 30  # and everything it started goes with it (the stages included)
     while experiment_processes(killed) and time.monotonic() < deadline:
         time.sleep(0.5)
@@ -166,6 +182,19 @@ def ran_on_cluster(repo: Path, tmp_path: Path, local: dict) -> None:
     model = next(o for o in outs if o["path"] == "models/finetuned")
     digest = model["md5"].removesuffix(".dir")
     assert not (repo / ".dvc/cache/files/md5" / digest[:2] / f"{digest[2:]}.dir").exists()
+    # A new baseline commit that changes a stage's params: its experiments get new names (their identity)
+    # and are to run; the ones on the Git remote do not count for it.
+    params_file = repo / "params.yaml"
+    before = params_file.read_text()
+    params_file.write_text(before.replace("warmup: 0.1", "warmup: 0.2", 1))
+    git_commit(repo, "another warm-up")
+    try:
+        dry = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store", "--dry-run")
+        assert dry.returncode == 0 and "to run: 2, queued or running: 0, done: 0" in dry.stdout, dry.stdout
+        planned = re.findall(r"(rt-baseline-s\d-[0-9a-f]{8}): to run", dry.stdout)
+        assert len(planned) == 2 and not set(planned) & {after[f"rt-baseline-s{s}"]["name"] for s in (1, 2)}
+    finally:
+        run(repo, "git", "reset", "-q", "--hard", "HEAD~1")
     # Run again: everything is there, nothing runs.
     again = study(repo, "rt", "--engine", "ray", "--dvc-remote", "store")
     assert again.returncode == 0

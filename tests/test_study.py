@@ -453,6 +453,21 @@ exit 0
     assert "queue stop" in calls.read_text()
 
 
+def test_a_running_experiment_whose_worker_died_is_a_failure_not_an_endless_wait(tmp_path, monkeypatch):
+    script = tmp_path / "bin" / "dvc"
+    script.parent.mkdir()
+    script.write_text("""#!/bin/sh
+echo "Task     Name       Created    Status"
+echo "abc1234  r-a-s1  10:00 AM  Running"
+echo "def5678  r-b-s1  10:00 AM  Success"
+echo "Worker status: 0 active, 0 idle"
+""")
+    script.chmod(0o755)
+    monkeypatch.setenv("PATH", f"{script.parent}:{os.environ['PATH']}")
+    failures = queue.poll({"r-a-s1": "abc1234", "r-b-s1": "def5678"}, poll_s=0, timeout_s=60)
+    assert failures == {"r-a-s1": "its queue worker died while it ran (`dvc queue logs abc1234`)"}
+
+
 def test_a_queue_status_that_keeps_failing_stops_with_dvcs_message(tmp_path, monkeypatch):
     _fake_dvc(tmp_path, monkeypatch, failures=3)
     with pytest.raises(SystemExit, match="`dvc queue status` failed:\nERROR: unexpected error - Expecting"):

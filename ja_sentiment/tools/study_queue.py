@@ -158,25 +158,36 @@ def stop_unless_shared(mine: set[str]) -> bool:
 
 
 def poll(tasks: dict[str, str], poll_s: float, timeout_s: float, lost_after: int = 12,
-         restart: Callable[[], None] | None = None, idle_after: int = 2) -> dict[str, str]:
+         restart: Callable[[], None] | None = None, idle_after: int = 2, orphan_after: int = 6
+         ) -> dict[str, str]:
     """Wait until every task ({name: task id}) has finished, with a progress bar over experiments;
     {name: why} of those that failed. A failure does not stop the others. Where tasks wait in the queue
-    with no worker alive (`idle_after` polls running), the workers are started again (`restart`)."""
+    with no worker alive (`idle_after` polls running), the workers are started again (`restart`);
+    tasks listed as running with no worker alive for `orphan_after` polls are failures (their worker
+    died), not waited for."""
     deadline = time.monotonic() + timeout_s
-    unseen = idle = 0  # consecutive polls: some task not listed at all; tasks queued with no worker
+    unseen = idle = orphaned = 0  # consecutive polls: a task not listed; queued / running with no worker
+    gone: dict[str, str] = {}  # tasks listed as running whose worker is dead: failed, not waited for
     with tqdm(total=len(tasks), desc="study", unit="exp", file=sys.stderr) as bar:
         while True:
             listed, alive = queue_state()
             status = {t.id: t.status for t in listed}
-            done = [n for n, task in tasks.items() if status.get(task) in FINISHED]
+            done = [n for n, task in tasks.items() if status.get(task) in FINISHED or n in gone]
             bar.update(len(done) - bar.n)
             absent = {n: task for n, task in tasks.items() if task not in status}
             unseen = unseen + 1 if absent else 0
             if unseen >= lost_after:
                 raise StudyError(f"study: the queue lost track of {absent}; see `dvc queue status`")
             if len(done) >= len(tasks):
-                return {n: f"failed: {last_lines(task)} (`dvc queue logs {task}`)"
-                        for n, task in tasks.items() if status[task] == "Failed"}
+                failed = {n: f"failed: {last_lines(task)} (`dvc queue logs {task}`)"
+                          for n, task in tasks.items() if n not in gone and status[task] == "Failed"}
+                return {**failed, **gone}
+            running = [n for n, task in tasks.items() if status.get(task) == "Running" and n not in gone]
+            orphaned = orphaned + 1 if running and alive == 0 else 0
+            if orphaned >= orphan_after:  # their worker died (killed, out of memory): no endless wait
+                gone |= {n: f"its queue worker died while it ran (`dvc queue logs {tasks[n]}`)"
+                         for n in running}
+                orphaned = 0
             queued = [n for n, task in tasks.items() if status.get(task) == "Queued"]
             idle = idle + 1 if queued and alive == 0 else 0
             if restart is not None and idle >= idle_after:

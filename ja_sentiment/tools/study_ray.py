@@ -35,9 +35,10 @@ from ja_sentiment.study import StudyError
 from ja_sentiment.tools.dvc_cli import exp_refs, git, run_dvc, set_args
 
 # Passed on from the driver to every task: where the models come from, and a fixed thread count
-# (Ray sets OMP_NUM_THREADS from each task's CPUs; the same value everywhere gives the same numbers).
+# (Ray sets OMP_NUM_THREADS from each task's CPUs; the same value everywhere gives the same numbers);
+# STUDY_PID_DIR and STUDY_FAULT are the tests' hooks (where a task records its pid; a fault to inject).
 PASSED_ENV = ("HF_HOME", "HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "HF_TOKEN", "TOKENIZERS_PARALLELISM",
-              "STUDY_PID_DIR", "DVC_NO_ANALYTICS")
+              "STUDY_PID_DIR", "STUDY_FAULT", "DVC_NO_ANALYTICS")
 MAX_RETRIES = 3
 
 
