@@ -25,6 +25,10 @@ pytestmark = pytest.mark.slow
 pytest.importorskip("ray", reason="the Ray extra is not installed: pip install '.[ray]'")
 
 SCORES = ("accuracy", "macro_f1")
+# Every Ray process bound to 127.0.0.1: Ray turns a loopback --node-ip-address into the machine's
+# routable address unless it runs in its single-machine mode (this variable, for `ray start` and for
+# the study's driver alike).
+LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0", "RAY_USAGE_STATS_ENABLED": "0"}
 
 
 def shown(repo: Path) -> dict[str, dict]:
@@ -50,11 +54,12 @@ def study(repo: Path, name: str, *args: str, **popen) -> subprocess.CompletedPro
     cmd = [sys.executable, "-m", "ja_sentiment.tools.study", f"build/{name}.yaml", "--seeds", "1", "2",
            "--out", f"build/{name}", *args]
     if popen:
-        env = {**os.environ, **HF_ENV, "PATH": BIN + os.pathsep + os.environ["PATH"], **popen.pop("env")}
+        env = {**os.environ, **HF_ENV, "PATH": BIN + os.pathsep + os.environ["PATH"], **LOOPBACK,
+               **popen.pop("env")}
         env.pop("RAY_ADDRESS", None)  # a local Ray cluster, started by the tool
         return subprocess.Popen(cmd, cwd=repo, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                                 text=True)
-    return run(repo, *cmd, check=False)
+    return run(repo, *cmd, check=False, env=LOOPBACK)
 
 
 def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, tmp_path):
@@ -93,13 +98,14 @@ def test_a_study_on_ray_comes_back_through_dvc_with_the_local_numbers(e2e_repo, 
     run(repo, "dvc", "remote", "modify", "--local", "store", "jobs", "3")
     # Ray's sockets live under its temp dir, and a Unix socket's path has at most 107 bytes: a short one.
     ray_dir = Path(tempfile.mkdtemp(prefix="ray-", dir="/tmp"))
-    ray_env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    ray_env = {**os.environ, **LOOPBACK}
     ray_env.pop("RAY_ADDRESS", None)
     head = subprocess.run([str(Path(BIN) / "ray"), "start", "--head", "--node-ip-address=127.0.0.1",
                            f"--port={free_port()}", "--num-cpus=2", "--include-dashboard=false",
                            f"--temp-dir={ray_dir}", "--disable-usage-stats"], capture_output=True, text=True,
                           env=ray_env)
     assert head.returncode == 0, head.stdout + head.stderr
+    assert "Local node IP: 127.0.0.1" in head.stdout + head.stderr, head.stdout + head.stderr
     try:
         ran_on_cluster(repo, tmp_path, local)
     finally:

@@ -158,7 +158,10 @@ def run_on_node(share: dict, exp: dict, env_vars: dict[str, str]) -> dict:
     log: list[str] = []
 
     def sh(*cmd: str, cwd: str, check: bool = True) -> subprocess.CompletedProcess:
-        proc = run_in_group(list(cmd), cwd, env)
+        # dvc as this Python's module: the worker runs the project's environment, whatever the PATH of
+        # the process that started the node.
+        argv = [sys.executable, "-m", "dvc", *cmd[1:]] if cmd[0] == "dvc" else list(cmd)
+        proc = run_in_group(argv, cwd, env)
         log.append(f"$ {' '.join(cmd)}  (exit {proc.returncode})\n{proc.stdout}{proc.stderr}")
         if check and proc.returncode:
             raise RuntimeError(f"{name}: `{' '.join(cmd)}` failed (exit {proc.returncode})\n"
@@ -222,8 +225,10 @@ class RayRunner:
 
     def connect(self) -> None:
         """Join the cluster: RAY_ADDRESS / --ray-address, else one running on this machine (`ray start
-        --head`), else a private local one, bound to 127.0.0.1. Nothing is asked of the cluster's size
-        (Ray refuses num_cpus when joining a running cluster)."""
+        --head`), else a private local one. Nothing is asked of the cluster's size (Ray refuses
+        num_cpus when joining a running cluster). Ray binds to the machine's routable address; with
+        RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0 in the environment of `ray start` and of the study, every
+        Ray process binds to 127.0.0.1 instead (how the tests run it)."""
         ray = self.ray
         if ray.is_initialized():
             return
@@ -231,9 +236,9 @@ class RayRunner:
             ray.init(address=self.address, log_to_driver=False)
             return
         try:
-            ray.init(address="auto", log_to_driver=False, **local_node_ip())
+            ray.init(address="auto", log_to_driver=False)
         except ConnectionError:  # no cluster running here: a private one for this study
-            ray.init(log_to_driver=False, include_dashboard=False, _node_ip_address="127.0.0.1")
+            ray.init(log_to_driver=False, include_dashboard=False)
 
     def submit(self, todo: list[dict]) -> None:
         ray = self.ray
@@ -286,14 +291,3 @@ class RayRunner:
                 *sorted(on_remote))
         return failed
 
-
-def local_node_ip() -> dict:
-    """`_node_ip_address` for ray.init when the cluster found on this machine is bound to a loopback
-    address (`ray start --head --node-ip-address=127.0.0.1`): the driver must say it is on that node."""
-    try:
-        from ray._private.services import get_ray_address_from_environment
-
-        found = get_ray_address_from_environment("auto", None)
-    except Exception:  # no cluster here, or Ray's internals moved: let ray.init decide
-        return {}
-    return {"_node_ip_address": "127.0.0.1"} if str(found).startswith("127.") else {}
