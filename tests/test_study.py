@@ -284,6 +284,9 @@ def test_identical_early_stopping_that_never_triggered_and_a_floor_the_study_can
         record.update(stopped_at_epoch=None, epochs_run=4)
     en = markdown(result, "en")
     assert "Why: early stopping never triggered (dev macro-F1 kept improving within the patience)" in en
+    result["comparisons"]["unclear"]["macro_f1"]["power"]["detectable"] = 1.5  # 150 points: out of range
+    en = markdown(result, "en")
+    assert "That is more than 100 points, more than any difference of macro-F1 can be" in en
     result["comparisons"]["unclear"]["macro_f1"]["power"]["floor"] = 0.0  # a fitted row level of 0
     assert "the test set's own floor cannot be stated from this study" in markdown(result, "en")
     assert "テストセット自体による下限はこの実験からは示せない" in markdown(result, "ja")

@@ -62,6 +62,7 @@ EN = {
     "unpaired_config": "this configuration's {seeds}", "unpaired_base": "the baseline's {seeds}",
     "power_fact": "Power: the smallest difference this comparison would detect 80% of the time is {m} points (macro-F1); {halve}; the test set's own floor is {floor} points.",
     "halve_seeds": "about {k} seeds would halve it",
+    "beyond_range": " That is more than 100 points, more than any difference of macro-F1 can be: with these seeds no difference would be detected.",
     "halve_never": "no number of seeds would halve it (the floor is above half of it)",
     "halve_beyond": "more than {k} seeds would be needed to halve it",
     "v_better": "better: significant after correcting for {tests} comparisons (Holm p = {q})",
@@ -139,6 +140,7 @@ JA = {
     "unpaired_config": "この設定の {seeds}", "unpaired_base": "基準設定の {seeds}",
     "power_fact": "検出力: この比較が 80% の確率で検出できる最小の差は {m} ポイント(macro-F1)。{halve}。テストセット自体による下限は {floor} ポイント。",
     "halve_seeds": "シードを約 {k} 個にすればこれが半分になる",
+    "beyond_range": " これは 100 ポイントを超え、macro-F1 の差がとりうるどの値よりも大きい。このシード数ではどんな差も検出されない。",
     "halve_never": "シードをいくつ増やしてもこれは半分にならない(下限が半分より大きい)",
     "halve_beyond": "半分にするには {k} 個より多いシードが要る",
     "v_better": "優れる: {tests} 個の比較について補正した後も有意(Holm p = {q})",
@@ -392,9 +394,9 @@ def power_text(t: Text, c: dict) -> str | None:
         halve = t("halve_never")
     else:
         halve = t("halve_beyond", k=power.get("max_seeds", 200))
-    if power["floor"] <= 0:
-        return t("floor_unknown", m=detectable_points(c), halve=halve)
-    return t("power_fact", m=detectable_points(c), halve=halve, floor=f"{100 * power['floor']:.1f}")
+    text = (t("floor_unknown", m=detectable_points(c), halve=halve) if power["floor"] <= 0 else
+            t("power_fact", m=detectable_points(c), halve=halve, floor=f"{100 * power['floor']:.1f}"))
+    return text + (t("beyond_range") if power["detectable"] > 1 else "")
 
 
 def unpaired_text(t: Text, c: dict) -> str | None:

@@ -225,7 +225,9 @@ def power_note(study: StudyFile, planned: list[dict], out: Path, jobs: int,
                        for s in (2, 3, 5, 10, 20))
     lines = [f"power (macro-F1, detected 80% of the time, Holm over {family} at alpha {study.alpha}, {rows} "
              f"test rows): with {len(seeds)} seeds, differences of about {100 * power['detectable']:.1f} "
-             f"points and more; the test set's own floor is {100 * power['floor']:.1f} points", f"  {ladder}"]
+             f"points and more; the test set's own floor is {100 * power['floor']:.1f} points"
+             + ("\n  (more than 100 points: with these seeds no difference of macro-F1 would be detected)"
+                if power["detectable"] > 1 else ""), f"  {ladder}"]
     halve = power["seeds_to_halve"]
     if halve is None:
         lines.append("  no number of seeds halves it (up to 200; the test set's floor is near)")
