@@ -160,3 +160,20 @@ def test_finetune_parts_times_both_evaluation_batchings_with_the_same_metrics(tm
         assert tokens[key] == pytest.approx(trainer[key], abs=1e-5), key
     assert parts["adamw_step_fused_s"] > 0 and parts["adamw_step_foreach_s"] > 0
     assert parts["checkpoint_write_s"] > 0 and parts["checkpoint_mb"] > 0
+
+
+def test_the_step_profile_accounts_for_every_operator_and_names_its_parts():
+    """bench.profile on a tiny BERT, in both precisions: the parts' shares of self CPU time sum to 1,
+    and the matmuls and the optimizer are found under their names."""
+    from bench.profile import part_of, profile_steps, table
+
+    assert part_of("aten::addmm") == part_of("aten::mm") == "matmuls (linear layers, forward and backward)"
+    assert part_of("aten::_fused_adamw_").startswith("optimizer") and part_of("aten::bernoulli_") == "dropout"
+    assert part_of("aten::_to_copy").startswith("casts") and part_of("aten::weird").startswith("other")
+    fp32, bf16 = (profile_steps(p, layers=1, hidden=64, batch=4, tokens=16, steps=1)
+                  for p in ("fp32", "bf16"))
+    for result in (fp32, bf16):
+        assert sum(result["parts"].values()) == pytest.approx(1.0) and result["wall_s_per_step"] > 0
+        assert result["parts"]["matmuls (linear layers, forward and backward)"] > 0
+        assert result["parts"]["optimizer (AdamW with its fp32 weights)"] > 0
+    assert "| wall time per step |" in table([fp32, bf16])
