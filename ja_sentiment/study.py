@@ -140,37 +140,34 @@ def check_overrides(study: StudyFile, params: dict, source: str, where: str = "c
     """Every configuration's overrides name existing params keys and give values params.yaml's schema
     accepts; `train.seed` is the study's to set. `where` names a configuration's overrides in errors."""
     if study.set:  # the study's own overrides first, alone: their errors name them
-        tree = copy.deepcopy(params)
-        for key, value in study.set.items():
-            if key == "train.seed":
-                raise StudyError(f"{source}: set.{key}: the seeds are the study's (--seeds), not a set's")
-            try:
-                set_key(tree, key, value)
-            except KeyError:
-                raise StudyError(f"{source}: set.{key}: no such key in params.yaml") from None
-        try:
-            Params.model_validate(tree)
-        except ValidationError as err:
-            raise StudyError(f"{source}: set gives invalid params: {_errors(err)}") from None
+        _validated(params, study.set, source, lambda key: f"set.{key}", "set", "a set's")
     for name in study.configs:
-        tree = copy.deepcopy(params)
         at = where.format(config=name)
-        for key, value in study.overrides(name).items():
-            own = key in study.configs[name].set
+
+        def named(key: str, at: str = at, own: dict = study.configs[name].set) -> str:
             if at.startswith("--"):  # --set KEY
-                named = f"{at} {key}"
-            else:  # the file's path to it: the configuration's own set, or the study's
-                named = f"{at}.{key}" if own else f"set.{key}"
-            if key == "train.seed":
-                raise StudyError(f"{source}: {named}: the seeds are the study's (--seeds), not a config's")
-            try:
-                set_key(tree, key, value)
-            except KeyError:
-                raise StudyError(f"{source}: {named}: no such key in params.yaml") from None
+                return f"{at} {key}"
+            return f"{at}.{key}" if key in own else f"set.{key}"  # the config's own set, or the study's
+
+        _validated(params, study.overrides(name), source, named, at, "a config's")
+
+
+def _validated(params: dict, overrides: dict[str, Scalar], source: str, named: Callable[[str], str],
+               what: str, owner: str) -> None:
+    """Apply `overrides` to a copy of params and validate it against the schema; every error names
+    the key (`named(key)`) or the overrides (`what`) and stops the study."""
+    tree = copy.deepcopy(params)
+    for key, value in overrides.items():
+        if key == "train.seed":
+            raise StudyError(f"{source}: {named(key)}: the seeds are the study's (--seeds), not {owner}")
         try:
-            Params.model_validate(tree)
-        except ValidationError as err:
-            raise StudyError(f"{source}: {at} gives invalid params: {_errors(err)}") from None
+            set_key(tree, key, value)
+        except KeyError:
+            raise StudyError(f"{source}: {named(key)}: no such key in params.yaml") from None
+    try:
+        Params.model_validate(tree)
+    except ValidationError as err:
+        raise StudyError(f"{source}: {what} gives invalid params: {_errors(err)}") from None
 
 
 def typed(params: dict, overrides: dict[str, Scalar]) -> dict[str, Scalar]:
@@ -279,14 +276,14 @@ def compare(gold: pd.Series, runs: dict, config: str, base: str, n_classes: int,
     paired = sorted(set(runs[config]) & set(runs[base]))
     unpaired = {"config": sorted(set(runs[config]) - set(runs[base])),
                 "baseline": sorted(set(runs[base]) - set(runs[config]))}
-    a = np.stack([runs[config][s]["pred"].to_numpy() for s in paired]) if paired else None
-    b = np.stack([runs[base][s]["pred"].to_numpy() for s in paired]) if paired else None
-    if paired:
-        test = seed_row_moments(gold.to_numpy(), a, b, n_classes, metric)
-    else:
-        test = {"diff": None, "seeds": 0, "rows": len(gold), "ci_low": None, "ci_high": None, "p": None,
-                "se": None, "df": None}
-    test["identical"] = bool(paired) and bool((a == b).all())
+    if not paired:
+        return {"diff": None, "seeds": 0, "rows": len(gold), "ci_low": None, "ci_high": None, "p": None,
+                "se": None, "df": None, "identical": False, "one_class": None, "paired_seeds": paired,
+                "unpaired": unpaired}
+    a = np.stack([runs[config][s]["pred"].to_numpy() for s in paired])
+    b = np.stack([runs[base][s]["pred"].to_numpy() for s in paired])
+    test = seed_row_moments(gold.to_numpy(), a, b, n_classes, metric)
+    test["identical"] = bool((a == b).all())
     # Identical models that predict one class for every row: the likeliest reason they are identical.
     test["one_class"] = int(a.flat[0]) if test["identical"] and (a == a.flat[0]).all() else None
     return {**test, "paired_seeds": paired, "unpaired": unpaired}

@@ -256,9 +256,16 @@ def power_of(components: dict, seeds: int, rows: int, family: int, alpha: float,
     now = detectable(components, seeds, rows, family, alpha)
     bottom = floor(components, rows, family, alpha)
     halve = None
-    if bottom < now / 2:
-        halve = next((s for s in range(seeds + 1, max_seeds + 1)
-                      if detectable(components, s, rows, family, alpha) <= now / 2), None)
+    if bottom < now / 2 and detectable(components, max_seeds, rows, family, alpha) <= now / 2:
+        # detectable falls with every seed added (the t quantile and the standard error both do): the
+        # smallest count that halves it, by bisection
+        low, halve = seeds, max_seeds  # detectable(low) > now / 2 >= detectable(halve)
+        while halve - low > 1:
+            mid = (low + halve) // 2
+            if detectable(components, mid, rows, family, alpha) <= now / 2:
+                halve = mid
+            else:
+                low = mid
     return {"detectable": now, "seeds_to_halve": halve, "floor": bottom, "power": 0.8, "max_seeds": max_seeds}
 
 

@@ -307,10 +307,13 @@ def by_seeds(t: Text, values: dict[str, str]) -> str:
                      for v, s in groups.items())
 
 
+ENGAGED_CELLS = 9  # the engaged table's columns after the configuration's name
+
+
 def engaged_cells(t: Text, e: dict | None) -> list[str]:
     """One run's engagement record (training.engagement) as the engaged table's cells."""
     if not e:
-        return [t("not_recorded")] * 9
+        return [t("not_recorded")] * ENGAGED_CELLS
     if not e["early_stopping_patience"]:
         stopping = t("es_off")
     elif e["stopped_at_epoch"] is None:
@@ -346,10 +349,10 @@ def engaged_cells(t: Text, e: dict | None) -> list[str]:
 
 
 def engaged_table(t: Text, result: dict) -> list[str]:
-    lines = [t("engaged_header"), "|" + "---|" * 10]
+    lines = [t("engaged_header"), "|" + "---|" * (ENGAGED_CELLS + 1)]
     for name, c in result["configs"].items():
         per_seed = {seed: engaged_cells(t, e) for seed, e in (c.get("engaged") or {}).items()}
-        cells = [by_seeds(t, {s: v[i] for s, v in per_seed.items()}) if per_seed else "–" for i in range(9)]
+        cells = [by_seeds(t, {s: v[i] for s, v in per_seed.items()}) if per_seed else "–" for i in range(ENGAGED_CELLS)]
         lines.append(f"| `{name}` | " + " | ".join(cells) + " |")
     return lines
 

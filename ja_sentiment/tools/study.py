@@ -187,6 +187,14 @@ def estimate(todo: list[dict], jobs: int, timing: tuple[float | None, str]) -> s
             f"({source}; evaluation adds to it, and parallel jobs share this machine's cores)")
 
 
+def last_report(out: Path) -> dict:
+    """The study.json of the last report in `out`; empty when there is none (or it cannot be read)."""
+    try:
+        return json.loads((out / "study.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
 def components_for(out: Path) -> tuple[dict, str]:
     """Variance components (seed, row, residual) of a macro-F1 difference: the median over the
     comparisons of this study's last report in `out`, else a prior: the simulator's world "seed sd
@@ -194,10 +202,11 @@ def components_for(out: Path) -> tuple[dict, str]:
     previous = out / "study.json"
     why = "no report of this study yet"
     if previous.is_file():
+        before = last_report(out)
         try:
-            fitted = [c["macro_f1"]["components"] for c in read_json(previous)["comparisons"].values()
+            fitted = [c["macro_f1"]["components"] for c in before["comparisons"].values()
                       if c["macro_f1"].get("components")]
-        except (ValueError, KeyError, TypeError):
+        except (KeyError, TypeError):
             fitted = []
         if fitted:
             median = {k: float(np.median([c[k] for c in fitted])) for k in fitted[0]}
@@ -434,16 +443,11 @@ def first_look(result: dict, out: Path) -> dict:
     added since: adding seeds after looking is allowed, and the report says so."""
     seeds = result["configs"][result["baseline"]]["seeds"]
     first = {"seeds": seeds, "at": time.strftime("%Y-%m-%d %H:%M:%S")}
-    previous = out / "study.json"
-    if previous.is_file():
-        try:
-            before = json.loads(previous.read_text(encoding="utf-8"))
-        except ValueError:
-            before = {}
-        if before.get("study") == result["study"]:
-            earlier = before.get("first_look") or {"seeds": before["configs"][before["baseline"]]["seeds"],
-                                                   "at": "before first looks were recorded"}
-            first = {"seeds": earlier["seeds"], "at": earlier["at"]}
+    before = last_report(out)
+    if before.get("study") == result["study"]:
+        earlier = before.get("first_look") or {"seeds": before["configs"][before["baseline"]]["seeds"],
+                                               "at": "before first looks were recorded"}
+        first = {"seeds": earlier["seeds"], "at": earlier["at"]}
     return {**first, "added": sorted(set(seeds) - set(first["seeds"]))}
 
 
