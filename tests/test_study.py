@@ -292,6 +292,30 @@ def test_identical_early_stopping_that_never_triggered_and_a_floor_the_study_can
     assert "テストセット自体による下限はこの実験からは示せない" in markdown(result, "ja")
 
 
+def test_the_dry_runs_power_lines_say_why_no_seed_count_halves_it(tmp_path, monkeypatch):
+    """The two reasons apart: the test set's floor above half the detectable difference, or more
+    seeds than the search goes to."""
+    import functools
+
+    from ja_sentiment.study_stats import power_of
+    from ja_sentiment.tools import study as tool
+
+    study = st.StudyFile(name="p", configs={"baseline": st.Config(), "a": st.Config()})
+    train = {"finetune": {"params": {"train": {"epochs": 2}}}}
+    many = [{"seed": s, "config": c, "inputs": train} for c in ("baseline", "a") for s in range(1, 21)]
+    monkeypatch.chdir(tmp_path)
+    rows_only = {"seed": 0.0, "row": 0.05, "residual": 0.0}  # all of it the rows' level: the floor
+    monkeypatch.setattr(tool, "components_for", lambda out: (rows_only, "given"))
+    note = tool.power_note(study, many, tmp_path, 1, (None, ""))
+    assert "no number of seeds halves it: the test set's floor is above half of it" in note
+    seeds_only = {"seed": 0.01, "row": 0.0, "residual": 0.0}  # no floor, but the search stops at 4 seeds
+    monkeypatch.setattr(tool, "components_for", lambda out: (seeds_only, "given"))
+    monkeypatch.setattr(tool, "power_of", functools.partial(power_of, max_seeds=4))
+    few = [e for e in many if e["seed"] <= 3]
+    note = tool.power_note(study, few, tmp_path, 1, (None, ""))
+    assert "more than 4 seeds would be needed to halve it" in note
+
+
 def test_the_time_estimate_counts_r_drops_second_pass():
     from ja_sentiment.tools.study import train_cost
 

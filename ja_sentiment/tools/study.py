@@ -238,8 +238,10 @@ def power_note(study: StudyFile, planned: list[dict], out: Path, jobs: int,
              + ("\n  (more than 100 points: with these seeds no difference of macro-F1 would be detected)"
                 if power["detectable"] > 1 else ""), f"  {ladder}"]
     halve = power["seeds_to_halve"]
-    if halve is None:
-        lines.append("  no number of seeds halves it (up to 200; the test set's floor is near)")
+    if halve is None and power["floor"] >= power["detectable"] / 2:
+        lines.append("  no number of seeds halves it: the test set's floor is above half of it")
+    elif halve is None:
+        lines.append(f"  more than {power['max_seeds']} seeds would be needed to halve it")
     else:
         more = (halve - len(seeds)) * len(epochs)
         per_epoch = timing[0]
