@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import os
 import re
@@ -21,6 +22,7 @@ from transformers import (
     AutoTokenizer,
     DataCollatorWithPadding,
     EvalPrediction,
+    Trainer,
     pipeline,
 )
 
@@ -646,3 +648,57 @@ def test_lora_trains_adapters_and_the_head_and_saves_a_merged_model(tiny_bert, t
     assert predicted.returncode == 0, predicted.stderr
     rows = [json.loads(line) for line in predicted.stdout.splitlines()]
     assert len(rows) == 2 and all(r["label"] in NAMES for r in rows)
+
+
+class _TorchClipping(training.FinetuneTrainer):
+    """The control: the Trainer's own clipping (clip_grad_norm_'s separate multiplying pass)."""
+
+    def _clip_grad_norm(self, model):
+        return Trainer._clip_grad_norm(self, model)
+
+
+@pytest.mark.parametrize("precision", ["fp32", "bf16"])
+def test_clipping_folded_into_the_fused_step_trains_as_clip_grad_norm_does(tiny_bert, tmp_path, precision):
+    """The same 4 optimiser steps with the gradient clipping folded into fused AdamW's step and with
+    clip_grad_norm_: the same norms, weights within 1e-6 where clipping acts (a division where torch
+    multiplies: the last bit), bitwise equal where it never acts."""
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    train = training.to_dataset(split_frame("train"), tokenizer, 32, soft=False)
+
+    def weights(cls, max_norm: float) -> tuple[torch.Tensor, list[float]]:
+        params = TrainParams(checkpoint=str(tiny_bert), revision="main", batch_size=8, learning_rate=2e-3)
+        torch.manual_seed(0)
+        model = training.load_model(params, NAMES)
+        args = dataclasses.replace(training.training_args(params, precision), output_dir=str(tmp_path),
+                                   max_steps=4, max_grad_norm=max_norm, logging_strategy="steps",
+                                   logging_steps=1, eval_strategy="no", save_strategy="no",
+                                   load_best_model_at_end=False, report_to="none", disable_tqdm=True)
+        with contextlib.chdir(tmp_path):
+            trainer = cls(model=model, args=args, train_dataset=train,
+                          data_collator=DataCollatorWithPadding(tokenizer),
+                          compute_loss_func=training.make_loss(3, None, 0.0))
+            trainer.train()
+        assert trainer.optimizer.optimizer.defaults["fused"]  # the default optimizer: fused AdamW
+        norms = [row["grad_norm"] for row in trainer.state.log_history if "grad_norm" in row]
+        return torch.cat([p.detach().flatten() for p in model.parameters()]), norms
+
+    folded, folded_norms = weights(training.FinetuneTrainer, 0.05)
+    control, control_norms = weights(_TorchClipping, 0.05)
+    assert len(folded_norms) == 4 and min(control_norms) > 0.05  # clipping acted on every step
+    assert folded_norms == pytest.approx(control_norms, rel=1e-6)
+    assert float((folded - control).abs().max()) <= 1e-6 and not torch.equal(folded, control)
+    assert torch.equal(weights(training.FinetuneTrainer, 1e6)[0], weights(_TorchClipping, 1e6)[0])
+
+
+def test_clipping_stays_with_clip_grad_norm_for_an_optimizer_that_is_not_fused_adam():
+    model = torch.nn.Linear(3, 2)
+    model(torch.ones(4, 3)).sum().backward()
+    for optimizer in (torch.optim.SGD(model.parameters(), lr=0.1),
+                      torch.optim.AdamW(model.parameters(), lr=0.1, foreach=True)):
+        assert training.clip_in_optimizer(optimizer, model.parameters(), 1.0) is None
+        assert getattr(optimizer, "grad_scale", None) is None
+    fused = torch.optim.AdamW(model.parameters(), lr=0.1, fused=True)
+    norm = training.clip_in_optimizer(fused, model.parameters(), 1.0)
+    grads = [p.grad for p in model.parameters()]
+    assert float(norm) == pytest.approx(float(torch.nn.utils.get_total_norm(grads)))
+    assert float(fused.grad_scale) == pytest.approx(max(1.0, float(norm) + 1e-6))
