@@ -1,14 +1,17 @@
 """Where a training step's time goes: torch.profiler over a few optimiser steps of a BERT classifier,
 by operator, grouped into the parts of a step (matmuls, attention, layer norm, GELU, dropout, the loss,
-autocast's casts, the optimizer), in fp32 and under bf16 autocast on the CPU.
+autocast's casts, gradient clipping, the optimizer), in fp32 and under bf16 autocast on the CPU.
 
-    python -m bench.profile                       (bert-base shape, batch 32 x 64 tokens, 3 steps each)
+    python -m bench.profile                  (bert-base shape, batch 32, the bench's 20 padded lengths)
+    python -m bench.profile --tokens 64 --steps 3       (one fixed padded length)
+    python -m bench.profile --clip torch     (clip_grad_norm_'s own pass, as before the folded clipping)
     python -m bench.profile --layers 2 --hidden 64 --steps 2   (a quick look)
 
-The model is randomly initialised (no hub) with the project's architecture (bench/model.py) and the
-batch random token ids of a fixed padded shape: the step's compute as the finetune stage runs it
-(AdamW fused where torch has it, as the Trainer builds it), without data loading or collation, whose
-cost the bench measures separately (docs/performance.md)."""
+The model is randomly initialised (no hub) with the project's architecture (bench/model.py) and each
+batch random token ids of a padded shape: the step's compute as the finetune stage runs it (bf16
+autocast, the Trainer's clipping at max_grad_norm 1 folded into AdamW fused as
+training.clip_in_optimizer does it, gradients set to None after the step), without data loading or
+collation, whose cost the bench measures separately (docs/performance.md)."""
 
 from __future__ import annotations
 
@@ -18,8 +21,13 @@ import sys
 import time
 from contextlib import nullcontext
 
+# The padded lengths of `make bench`'s 20 timed project steps at batch 32 (train split, the Trainer's
+# group_by_length order with seed 42: bench/results.json's step_positions / 32): a typical window.
+BENCH_LENGTHS = (39, 33, 28, 24, 22, 19, 17, 15, 13, 12, 11, 11, 10, 10, 10, 9, 9, 9, 9, 8)
 # Parts of a step, by the profiler's operator names (first match wins); the rest is "other".
 PARTS = (
+    ("gradient clipping (the total norm; clip_grad_norm_'s multiplying pass)",
+     r"_foreach_norm|linalg_vector_norm|_foreach_mul_|clip_grad"),
     ("optimizer (AdamW with its fp32 weights)", r"adam|Optimizer\.step|_foreach_|lerp|addcdiv|addcmul"),
     ("attention (scaled dot product, softmax)", r"scaled_dot_product|flash_attention|_efficient_attention"
                                                 r"|softmax|_attention"),
@@ -41,13 +49,16 @@ def part_of(name: str) -> str:
     return "other (element-wise, reductions, autograd bookkeeping)"
 
 
-def profile_steps(precision: str, layers: int, hidden: int, batch: int, tokens: int, steps: int,
-                  seed: int = 0) -> dict:
-    """Self CPU time per part of a training step, summed over `steps` profiled steps after one
-    warm-up step; and the wall time per step."""
+def profile_steps(precision: str, layers: int, hidden: int, batch: int, tokens: tuple[int, ...], steps: int,
+                  seed: int = 0, clip: str = "folded") -> dict:
+    """Self CPU time per part of a training step, summed over `steps` profiled steps (the padded
+    lengths `tokens` in turn) after one warm-up step; and the wall time per step. clip: folded (the
+    stage's), torch (clip_grad_norm_) or none."""
     import torch
     from torch.profiler import ProfilerActivity, profile
     from transformers import BertConfig, BertForSequenceClassification
+
+    from ja_sentiment.training import clip_in_optimizer
 
     torch.manual_seed(seed)
     config = BertConfig(vocab_size=32768, hidden_size=hidden, num_hidden_layers=layers,
@@ -55,41 +66,48 @@ def profile_steps(precision: str, layers: int, hidden: int, batch: int, tokens: 
     model = BertForSequenceClassification(config).train()
     fused = {"fused": True} if "fused" in torch.optim.AdamW.__init__.__code__.co_varnames else {}
     optimizer = torch.optim.AdamW(model.parameters(), lr=3e-5, **fused)
-    ids = torch.randint(5, config.vocab_size, (batch, tokens))
-    labels = torch.randint(0, 3, (batch,))
-    mask = torch.ones_like(ids)
+    batches = [(torch.randint(5, config.vocab_size, (batch, n)), torch.randint(0, 3, (batch,)))
+               for n in tokens]
     autocast = torch.autocast("cpu", dtype=torch.bfloat16) if precision == "bf16" else nullcontext()
 
-    def step() -> None:
+    def step(ids, labels) -> None:
         with autocast:
-            logits = model(input_ids=ids, attention_mask=mask).logits
+            logits = model(input_ids=ids, attention_mask=torch.ones_like(ids)).logits
         loss = torch.nn.functional.cross_entropy(logits.float(), labels)
         loss.backward()
+        if clip == "folded":
+            clip_in_optimizer(optimizer, model.parameters(), 1.0)
+        elif clip == "torch":
+            torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
 
-    step()  # warm-up: allocations, kernels chosen
+    step(*batches[0])  # warm-up: allocations, kernels chosen
     start = time.perf_counter()
     with profile(activities=[ProfilerActivity.CPU]) as prof:
-        for _ in range(steps):
-            step()
+        for i in range(steps):
+            step(*batches[i % len(batches)])
     wall = (time.perf_counter() - start) / steps
     parts: dict[str, float] = {}
     for event in prof.key_averages():
         parts[part_of(event.key)] = parts.get(part_of(event.key), 0.0) + event.self_cpu_time_total
     total = sum(parts.values())
-    return {"precision": precision, "wall_s_per_step": wall, "steps": steps,
+    return {"precision": precision, "clip": clip, "wall_s_per_step": wall, "steps": steps,
             "parts": {k: v / total for k, v in sorted(parts.items(), key=lambda kv: -kv[1])},
+            "cpu_s_per_step": {k: v / 1e6 / steps for k, v in parts.items()},
             "top": [(e.key, e.self_cpu_time_total / total) for e in
                     sorted(prof.key_averages(), key=lambda e: -e.self_cpu_time_total)[:12]]}
 
 
 def table(results: list[dict]) -> str:
+    """Per part: its share of self CPU time and its CPU seconds per step (both threads' time: on 2
+    threads about twice the wall time it takes)."""
     names = list(dict.fromkeys(k for r in results for k in r["parts"]))
-    head = " | ".join(f"{r['precision']} (share of self CPU time)" for r in results)
+    head = " | ".join(f"{r['precision']}, clip {r['clip']}: share (CPU s/step)" for r in results)
     lines = [f"| part of a step | {head} |", "|---|" + "---|" * len(results)]
     for name in names:
-        cells = " | ".join(f"{100 * r['parts'].get(name, 0):.1f}%" for r in results)
+        cells = " | ".join(f"{100 * r['parts'].get(name, 0):.1f}% ({r['cpu_s_per_step'].get(name, 0):.3f})"
+                           for r in results)
         lines.append(f"| {name} | {cells} |")
     walls = " | ".join(f"{r['wall_s_per_step']:.2f} s" for r in results)
     lines.append(f"| wall time per step | {walls} |")
@@ -101,16 +119,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--layers", type=int, default=12)
     parser.add_argument("--hidden", type=int, default=768)
     parser.add_argument("--batch", type=int, default=32)
-    parser.add_argument("--tokens", type=int, default=64, help="padded tokens per text")
-    parser.add_argument("--steps", type=int, default=3, help="profiled steps per precision (after a warm-up)")
+    parser.add_argument("--tokens", type=int, nargs="+", default=list(BENCH_LENGTHS),
+                        help="padded tokens per text, one batch per value in turn (default: the bench's 20)")
+    parser.add_argument("--steps", type=int, default=20, help="profiled steps per run (after a warm-up)")
     parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
+    parser.add_argument("--clip", nargs="+", choices=("folded", "torch", "none"), default=["folded"],
+                        help="gradient clipping: folded into AdamW (the stage's), clip_grad_norm_, none")
     args = parser.parse_args(argv)
+    if min(args.tokens) < 1 or args.steps < 1:
+        parser.error("--tokens and --steps at least 1")
     results = []
     for precision in args.precisions:
-        print(f"profile: {precision}, {args.layers} layers x {args.hidden}, batch {args.batch} x "
-              f"{args.tokens}, {args.steps} steps", file=sys.stderr)
-        results.append(profile_steps(precision, args.layers, args.hidden, args.batch, args.tokens,
-                                     args.steps))
+        for clip in args.clip:
+            print(f"profile: {precision}, clip {clip}, {args.layers} layers x {args.hidden}, batch "
+                  f"{args.batch} x {args.tokens} tokens, {args.steps} steps", file=sys.stderr)
+            results.append(profile_steps(precision, args.layers, args.hidden, args.batch, tuple(args.tokens),
+                                         args.steps, clip=clip))
     print(table(results))
     for r in results:
         print(f"\n{r['precision']}: top operators by self CPU time")

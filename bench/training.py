@@ -14,6 +14,7 @@ from bench.model import LABELS, MODEL_DIR
 from bench.recipes import NOTEBOOK_BATCH
 from bench.timing import log, share, threads
 from ja_sentiment.data import read_split
+from ja_sentiment.hardware import keep_freed_memory
 from ja_sentiment.params import TrainParams
 
 TRAINER_DIR = Path("build/bench_trainer")
@@ -62,7 +63,10 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int, precisi
             self.ends.append((time.perf_counter(), time.process_time()))
 
     def project_setup(train: TrainParams = train):
-        # stages.finetune's own loading, dataset, settings and loss.
+        # stages.finetune's own memory setting, loading, dataset, settings and loss. The memory
+        # setting is the process's from here on: the notebook rows after it get it too (conservative
+        # for the ratios).
+        keep_freed_memory()
         set_seed(train.seed)
         tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
                                                   trust_remote_code=False, model_max_length=train.max_length)

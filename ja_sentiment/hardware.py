@@ -3,6 +3,7 @@ whether it is also faster than fp32 there (what precision `auto` picks)."""
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import sys
 import time
@@ -63,3 +64,24 @@ def fast_bf16(device_type: str) -> bool:
     if not native_bf16(device_type):
         return False
     return device_type == "cuda" or cpu_bf16_speedup() >= MIN_CPU_SPEEDUP
+
+
+def keep_freed_memory() -> bool:
+    """Keep memory a training step frees in the process for the next step (glibc's malloc; elsewhere
+    nothing is done and False returned). Each step frees and re-allocates hundreds of MB (fresh fp32
+    gradients, autocast's bf16 weight copies, activations); with glibc's defaults a block above its
+    mmap threshold (which adapts, up to 32 MB: bert-base's 100 MB word-embedding gradient always) is
+    a fresh mmap whose pages fault in again on first touch, and the heap is trimmed back above twice
+    that threshold: about 34,000 page faults per bert-base bf16 step, 2,000-3,000 with this
+    (measured; docs/performance.md). Blocks up to 1 GiB are served
+    from the heap and the heap is not trimmed back (both settings are needed: either alone leaves the
+    faults or multiplies them). The price: the process keeps its peak memory until it exits."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # not glibc (musl has no mallopt)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # malloc.h
+    return bool(mallopt(m_mmap_threshold, 1 << 30)) and bool(mallopt(m_trim_threshold, (1 << 31) - 1))

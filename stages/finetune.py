@@ -34,6 +34,7 @@ from transformers import AutoTokenizer, DataCollatorWithPadding, EarlyStoppingCa
 from ja_sentiment.checkpoints import prepare_checkpoints, remove_checkpoints
 from ja_sentiment.data import FINETUNED_DIR as MODEL_DIR
 from ja_sentiment.data import LABEL_ISSUES_FILE, read_split, write_json
+from ja_sentiment.hardware import keep_freed_memory
 from ja_sentiment.hub import hub_model
 from ja_sentiment.label_issues import read_ranking
 from ja_sentiment.params import ParamsError, load_params
@@ -85,6 +86,7 @@ def main() -> None:
         raise ParamsError(f"train.average_checkpoints: {train.average_checkpoints} epochs cannot be averaged "
                           f"in a run of train.epochs={train.epochs}; use 0 (off) or 2 to {train.epochs}")
     stop_with_launcher()
+    keep_freed_memory()  # fewer page faults per step (glibc); same results
     args = training_args(train, precision)
     state = args.distributed_state  # one process (no-op barriers) unless launched by torchrun
     main_process = state.is_main_process  # world rank 0: the only one that writes files or prints

@@ -170,10 +170,13 @@ def test_the_step_profile_accounts_for_every_operator_and_names_its_parts():
     assert part_of("aten::addmm") == part_of("aten::mm") == "matmuls (linear layers, forward and backward)"
     assert part_of("aten::_fused_adamw_").startswith("optimizer") and part_of("aten::bernoulli_") == "dropout"
     assert part_of("aten::_to_copy").startswith("casts") and part_of("aten::weird").startswith("other")
-    fp32, bf16 = (profile_steps(p, layers=1, hidden=64, batch=4, tokens=16, steps=1)
-                  for p in ("fp32", "bf16"))
-    for result in (fp32, bf16):
+    assert part_of("aten::_foreach_norm").startswith("gradient clipping")
+    fp32, bf16, torch_clip = (profile_steps(p, layers=1, hidden=64, batch=4, tokens=(16, 8), steps=2, clip=c)
+                              for p, c in (("fp32", "folded"), ("bf16", "folded"), ("fp32", "torch")))
+    clipping = "gradient clipping (the total norm; clip_grad_norm_'s multiplying pass)"
+    for result in (fp32, bf16, torch_clip):
         assert sum(result["parts"].values()) == pytest.approx(1.0) and result["wall_s_per_step"] > 0
         assert result["parts"]["matmuls (linear layers, forward and backward)"] > 0
         assert result["parts"]["optimizer (AdamW with its fp32 weights)"] > 0
+        assert result["parts"][clipping] > 0  # the norm, in both ways of clipping
     assert "| wall time per step |" in table([fp32, bf16])
