@@ -8,12 +8,12 @@ import json
 import tempfile
 from pathlib import Path
 
+from bench.steps import LABELS
 from bench.timing import log
 from ja_sentiment.tools.standins import MECAB, train_vocab
 
 MODEL_DIR = Path("build/bench_model")
 STAMP = "bench_stamp.json"
-LABELS = ("negative", "neutral", "positive")
 # tohoku-nlp/bert-base-japanese-v3's config.json (architecture only; the weights are random).
 ARCHITECTURE = dict(vocab_size=32768, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
                     intermediate_size=3072, max_position_embeddings=512, type_vocab_size=2,

@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
-import time
 from pathlib import Path
 
 import numpy as np
@@ -12,9 +10,9 @@ import numpy as np
 from bench.inference import fixed_batches
 from bench.model import LABELS, MODEL_DIR
 from bench.recipes import NOTEBOOK_BATCH
+from bench.steps import project_setup, time_steps
 from bench.timing import log, share, threads
 from ja_sentiment.data import read_split
-from ja_sentiment.hardware import keep_freed_memory
 from ja_sentiment.params import TrainParams
 
 TRAINER_DIR = Path("build/bench_trainer")
@@ -29,52 +27,16 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int, precisi
     from transformers import (
         AutoModelForSequenceClassification,
         AutoTokenizer,
-        DataCollatorWithPadding,
         Trainer,
-        TrainerCallback,
         TrainingArguments,
         set_seed,
     )
     from transformers.trainer_pt_utils import LengthGroupedSampler
 
-    from ja_sentiment.training import load_model, make_loss, to_dataset, train_precision, training_args
+    from ja_sentiment.training import train_precision
 
-    # The schema's defaults are params.yaml's committed values; params.yaml itself is not read, as a
-    # `dvc exp run -S ...` in the same workspace may have rewritten it for the time being.
     train = TrainParams(checkpoint=str(MODEL_DIR), revision="main", precision=precision)
     frame = read_split("train")
-
-    class Recorder:
-        """The collator, noting the padded shape of every batch it makes."""
-
-        def __init__(self, inner) -> None:
-            self.inner, self.shapes = inner, []
-
-        def __call__(self, features):
-            batch = self.inner(features)
-            self.shapes.append(tuple(batch["input_ids"].shape))
-            return batch
-
-    class StepClock(TrainerCallback):
-        def __init__(self) -> None:
-            self.ends: list[tuple[float, float]] = []
-
-        def on_step_end(self, args, state, control, **kwargs) -> None:
-            self.ends.append((time.perf_counter(), time.process_time()))
-
-    def project_setup(train: TrainParams = train):
-        # stages.finetune's own memory setting, loading, dataset, settings and loss. The memory
-        # setting is the process's from here on: the notebook rows after it get it too (conservative
-        # for the ratios).
-        keep_freed_memory()
-        set_seed(train.seed)
-        tokenizer = AutoTokenizer.from_pretrained(train.checkpoint, revision=train.revision,
-                                                  trust_remote_code=False, model_max_length=train.max_length)
-        model = load_model(train, LABELS)
-        dataset = to_dataset(frame, tokenizer, train.max_length, train.soft_labels)
-        args = training_args(train, train_precision(train.precision))
-        return model, tokenizer, dataset, args, {"compute_loss_func": make_loss(len(LABELS), None,
-                                                                                train.label_smoothing)}
 
     def notebook_setup():
         # The whole train set padded to its longest text, batch 16, the Trainer's random sampling.
@@ -86,36 +48,18 @@ def bench_training(rounds: int, project_steps: int, notebook_steps: int, precisi
         args = TrainingArguments(output_dir=str(TRAINER_DIR), per_device_train_batch_size=NOTEBOOK_BATCH,
                                  learning_rate=train.learning_rate, weight_decay=train.weight_decay,
                                  seed=train.seed)
-        return model, tokenizer, dataset, args, {}
-
-    def run(name: str, setup, steps: int) -> dict:
-        model, tokenizer, dataset, args, extra = setup()
-        # One warm-up step (first-call kernel setup, optimiser state allocation), then `steps` timed;
-        # no evaluation, checkpoints or logging in between.
-        args = dataclasses.replace(args, output_dir=str(TRAINER_DIR / name), max_steps=steps + 1,
-                                   eval_strategy="no", save_strategy="no", logging_strategy="no",
-                                   load_best_model_at_end=False, report_to="none", disable_tqdm=True,
-                                   dataloader_pin_memory=False)
-        collator, clock = Recorder(DataCollatorWithPadding(tokenizer)), StepClock()
-        trainer = Trainer(model=model, args=args, processing_class=tokenizer, data_collator=collator,
-                          train_dataset=dataset, callbacks=[clock], **extra)
-        trainer.train()
-        ends = np.array(clock.ends)
-        return {"batch_size": args.per_device_train_batch_size, "sampling": str(args.train_sampling_strategy),
-                "step_walls": np.diff(ends[:, 0]), "step_cpus": np.diff(ends[:, 1]),
-                "positions": [b * s for b, s in collator.shapes[1:steps + 1]],
-                "lengths": [len(x) for x in dataset["input_ids"]]}
+        return Trainer, model, tokenizer, dataset, args, {}
 
     resolved = train_precision(train.precision)
-    setups = {"project": (project_setup, project_steps), "notebook_padded": (notebook_setup, notebook_steps)}
+    setups = {"project": (lambda: project_setup(MODEL_DIR, frame, precision), project_steps),
+              "notebook_padded": (notebook_setup, notebook_steps)}
     if resolved != "fp32":  # the fp32 row beside it, as inference has
-        fp32 = train.model_copy(update={"precision": "fp32"})
-        setups["project_fp32"] = (lambda: project_setup(fp32), project_steps)
+        setups["project_fp32"] = (lambda: project_setup(MODEL_DIR, frame, "fp32"), project_steps)
     runs: dict[str, list[dict]] = {k: [] for k in setups}
     for r in range(rounds):
         for name, (setup, steps) in setups.items():
             log(f"training round {r + 1}/{rounds} {name}: 1 warm-up + {steps} timed steps")
-            res = run(name, setup, steps)
+            res = time_steps(setup(), steps, str(TRAINER_DIR / name))
             runs[name].append(res)
             wall, cpu = float(res["step_walls"].sum()), float(res["step_cpus"].sum())
             log(f"training round {r + 1}/{rounds} {name}: {steps * res['batch_size'] / wall:.2f} samples/s "

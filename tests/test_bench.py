@@ -180,3 +180,21 @@ def test_the_step_profile_accounts_for_every_operator_and_names_its_parts():
         assert result["parts"]["optimizer (AdamW with its fp32 weights)"] > 0
         assert result["parts"][clipping] > 0  # the norm, in both ways of clipping
     assert "| wall time per step |" in table([fp32, bf16])
+
+
+def test_the_sweep_fits_a_fixed_cost_per_step_and_a_cost_per_position():
+    """fit_line recovers a known line; the phases of a step add up to it; a sweep on a tiny BERT times
+    each length and its share."""
+    from bench.profile import fit_line, sweep
+
+    line = fit_line([256, 512, 1024], [0.3 + 2e-4 * p for p in (256, 512, 1024)])
+    assert line == pytest.approx((0.3, 2e-4))
+    from bench.profile import PHASES, phase_times
+
+    phases = phase_times("bf16", layers=1, hidden=64, batch=4, tokens=(8, 16), steps=2, clip="torch")
+    assert list(phases["phases"]) == list(PHASES) and all(v > 0 for v in phases["phases"].values())
+    assert phases["wall_s_per_step"] == pytest.approx(sum(phases["phases"].values()))
+    res = sweep("fp32", layers=1, hidden=64, batch=4, lengths=(8, 16), steps=2, probe_gflops=10.0)
+    assert [r["positions"] for r in res["rows"]] == [32, 64] and all(r["s_per_step"] > 0 for r in res["rows"])
+    flops = 3 * 2 * (4 * 64 * 64 + 2 * 64 * 256)  # one layer's matmuls per position, forward and backward
+    assert res["rows"][0]["share"] == pytest.approx(flops * 32 / res["rows"][0]["s_per_step"] / 10e9)
