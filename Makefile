@@ -115,13 +115,13 @@ PRUNE ?=
 # ENGINE=ray: the experiments as Ray tasks (RAY_ADDRESS; GIT_REMOTE, DVC_REMOTE: what the tasks share;
 # GPUS_PER_TASK, ACCELERATOR: what each task asks of Ray).
 ENGINE ?= local
-GIT_REMOTE ?= origin
+GIT_REMOTE ?=
 DVC_REMOTE ?=
 GPUS_PER_TASK ?=
 ACCELERATOR ?=
 STUDY_RUN = $(if $(filter 1,$(SMOKE)),$(SMOKE_ENV)) python -m ja_sentiment.tools.study --seeds $(SEEDS) \
-  --jobs $(JOBS) --jobs-per-gpu $(JOBS_PER_GPU) --engine $(ENGINE) --git-remote $(GIT_REMOTE) \
-  $(if $(DVC_REMOTE),--dvc-remote $(DVC_REMOTE)) $(if $(filter 1,$(PRUNE)),--prune-models) \
+  --jobs $(JOBS) --jobs-per-gpu $(JOBS_PER_GPU) --engine $(ENGINE) \
+  $(if $(GIT_REMOTE),--git-remote $(GIT_REMOTE)) $(if $(DVC_REMOTE),--dvc-remote $(DVC_REMOTE)) $(if $(filter 1,$(PRUNE)),--prune-models) \
   $(if $(GPUS_PER_TASK),--gpus-per-task $(GPUS_PER_TASK)) $(if $(ACCELERATOR),--accelerator-type $(ACCELERATOR))
 study: setup  ## Level 4: every configuration of STUDY over SEEDS (DVC queue); reports/study/<name>/study.md
 	$(STUDY_RUN) $(STUDY) $(if $(ONLY),--only $(ONLY))

@@ -326,6 +326,19 @@ def test_a_study_runs_every_configuration_over_the_same_seeds_and_resumes(repo):
                      r"own floor is \d\.\d points\n(  \(more than 100 points: with these seeds no difference "
                      r"of macro-F1 would be detected\)\n)?  2 seeds [\d.]+, 3 seeds", dry), dry
     assert "variance components: a prior: the simulator's world \"seed sd moderate\"" in dry
+    # An uncommitted change to code the stages import: the dry run says so, and the experiments'
+    # identity records it (new names: they would run as other experiments).
+    training = repo / "ja_sentiment/training.py"
+    original = training.read_text()
+    training.write_text(original + "\n# an uncommitted change\n")
+    try:
+        changed = study_run(repo, "--dry-run").stdout
+    finally:
+        training.write_text(original)
+    assert "uncommitted changes to files the experiments depend on" in changed, changed
+    assert "ja_sentiment/training.py" in changed and "to run: 6, queued or running: 0, done: 0" in changed
+    names_of = lambda text: set(re.findall(r"(t-\w+-s\d-[0-9a-f]{8}): to run", text))  # noqa: E731
+    assert len(names_of(dry)) == 6 and names_of(changed).isdisjoint(names_of(dry))
     study_run(repo)
     result = json.loads((repo / "build/study/study.json").read_text())
     experiments = named(repo)

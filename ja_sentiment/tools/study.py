@@ -338,14 +338,22 @@ def validate(args: argparse.Namespace) -> list[int]:
     if args.gpus_per_task < 0:
         raise StudyError(f"study: --gpus-per-task {args.gpus_per_task}: at least 0")
     if args.engine != "ray":
-        ray_only = (("--dvc-remote", args.dvc_remote), ("--ray-address", args.ray_address),
+        ray_only = (("--git-remote", args.git_remote), ("--omp-threads", args.omp_threads),
+                    ("--dvc-remote", args.dvc_remote), ("--ray-address", args.ray_address),
                     ("--gpus-per-task", args.gpus_per_task), ("--accelerator-type", args.accelerator_type),
                     ("--fetch-models", args.fetch_models))
         given = [f for f, v in ray_only if v]
         if given:
             raise StudyError(f"study: {', '.join(given)}: only with --engine ray")
+        # The queue's GPU pinning, checked here: before the lock, the queue's cleaning, or a dry run.
+        from ja_sentiment.tools.study_queue import visible_gpus, worker_devices
+
+        worker_devices(args.jobs, visible_gpus(args.gpus), args.jobs_per_gpu)
     if args.collect and args.dry_run:
         raise StudyError("study: --collect and --dry-run: give one (--collect aggregates, --dry-run plans)")
+    if args.prune_models and args.dry_run:
+        raise StudyError("study: --prune-models and --dry-run: a dry run removes nothing (its plan shows the "
+                         "cache the study will add)")
     if args.out is not None and args.out.exists() and not args.out.is_dir():
         raise StudyError(f"study: --out {args.out}: a file, not a folder")
     if args.study is not None and not args.study.is_file():
@@ -372,7 +380,7 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--engine", choices=("local", "ray"), default="local",
                         help="local: the DVC queue on this machine; ray: Ray tasks on a cluster "
                         "(RAY_ADDRESS)")
-    parser.add_argument("--git-remote", default="origin", help="ray: the Git remote the tasks clone from")
+    parser.add_argument("--git-remote", help="ray: the Git remote the tasks clone from (default: origin)")
     parser.add_argument("--dvc-remote", help="ray: the DVC remote the tasks pull from (default: core.remote)")
     parser.add_argument("--ray-address", help="ray: the cluster (default: RAY_ADDRESS, else one running on "
                         "this machine, else a private local one)")
@@ -384,8 +392,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument("--fetch-models", action="store_true",
                         help="ray: also pull the experiments' outputs (models) to this machine; the report "
                         "needs only their Git refs")
-    parser.add_argument("--omp-threads", type=int, default=1,
-                        help="ray: OMP_NUM_THREADS of every task (the same everywhere: the same numbers)")
+    parser.add_argument("--omp-threads", type=int,
+                        help="ray: OMP_NUM_THREADS of every task (the same everywhere: the same numbers; "
+                        "default 1)")
     parser.add_argument("--collect", action="store_true", help="aggregate the finished experiments only")
     parser.add_argument("--prune-models", action="store_true",
                         help="after the report, remove the study's finished experiments' models from the "
@@ -403,8 +412,8 @@ def runner(args: argparse.Namespace):
     if args.engine == "ray":
         from ja_sentiment.tools.study_ray import RayRunner
 
-        return RayRunner(args.git_remote, args.dvc_remote, args.ray_address, args.cpus_per_task,
-                         args.omp_threads, args.gpus_per_task, args.accelerator_type, args.fetch_models)
+        return RayRunner(args.git_remote or "origin", args.dvc_remote, args.ray_address, args.cpus_per_task,
+                         args.omp_threads or 1, args.gpus_per_task, args.accelerator_type, args.fetch_models)
     from ja_sentiment.tools.study_queue import LocalQueue
 
     return LocalQueue(args.jobs, args.gpus, args.jobs_per_gpu)
