@@ -661,7 +661,7 @@ class _TorchClipping(training.FinetuneTrainer):
 def test_clipping_folded_into_the_fused_step_trains_as_clip_grad_norm_does(tiny_bert, tmp_path, precision):
     """The same 4 optimiser steps with the gradient clipping folded into fused AdamW's step and with
     clip_grad_norm_: the same norms, weights within 1e-6 where clipping acts (a division where torch
-    multiplies: the last bit), bitwise equal where it never acts."""
+    multiplies: the last bit; 1e-4 in bf16), bitwise equal where it never acts."""
     tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
     train = training.to_dataset(split_frame("train"), tokenizer, 32, soft=False)
 
@@ -685,8 +685,13 @@ def test_clipping_folded_into_the_fused_step_trains_as_clip_grad_norm_does(tiny_
     folded, folded_norms = weights(training.FinetuneTrainer, 0.05)
     control, control_norms = weights(_TorchClipping, 0.05)
     assert len(folded_norms) == 4 and min(control_norms) > 0.05  # clipping acted on every step
-    assert folded_norms == pytest.approx(control_norms, rel=1e-6)
-    assert float((folded - control).abs().max()) <= 1e-6 and not torch.equal(folded, control)
+    # The first step's norm is the same; later ones follow weights that differ in the last bits.
+    assert folded_norms[0] == pytest.approx(control_norms[0], rel=1e-7)
+    assert folded_norms == pytest.approx(control_norms, rel=1e-5 if precision == "fp32" else 1e-4)
+    # fp32: the last bit of the division; bf16: that bit can flip a weight's bf16 rounding in the next
+    # forward (measured up to 7e-6 after 4 steps; the weights move by up to 8e-3 at lr 2e-3).
+    assert float((folded - control).abs().max()) <= (1e-6 if precision == "fp32" else 1e-4)
+    assert not torch.equal(folded, control)
     assert torch.equal(weights(training.FinetuneTrainer, 1e6)[0], weights(_TorchClipping, 1e6)[0])
 
 
