@@ -334,7 +334,7 @@ def aggregate(study: StudyFile, runs: dict[str, dict[int, dict]], names: Sequenc
         for config, test in tests.items():
             test.update(simultaneous(test, len(family), study.alpha))
             test["p_holm"] = adjusted[config] if test["p"] is not None else None
-            test["gate"] = verdict_gate(test["seeds"], study.alpha)
+            test["gate"] = verdict_gate(test["seeds"], study.alpha, len(family))
             test["verdict"] = verdict_of(test, study.alpha)
             test["seeds_only"] = compare_seeds(
                 [float(runs[config][s]["scores"][metric]) for s in test["paired_seeds"]],

@@ -178,27 +178,54 @@ def simultaneous(test: dict, family: int, alpha: float) -> dict:
 
 
 # The seed x row method's family-wise error as the simulator measured it (docs/statistics.md, "Measured
-# at every seed count": simulate_study --methods moments --seeds 2 3 4 5 6 7 8 9 10 15 20, 300 null
-# studies per cell, 11 countermeasures, Holm at 0.05 on macro-F1): by number of paired seeds, the
-# highest over the four simulated worlds.
-# A study gives verdicts only at a seed count measured here with an error at or below its alpha, and
-# only at the level measured; elsewhere it gives intervals and says why (`verdict_gate`).
+# at every seed count": simulate_study --methods moments --seeds 2 3 4 5 6 7 8 9 10 15 20 --family F,
+# null studies per cell: 300 at 11 and 15 countermeasures, 1000 at 1; Holm at 0.05 on macro-F1): by the
+# size of Holm's family, then the number of paired seeds, the highest over the four simulated worlds.
+# A study gives verdicts only where its family and seed count were measured (or lie between measured
+# ones: measured_fwer) with an error at or below its alpha, and only at the level measured; elsewhere it
+# gives intervals and says why (`verdict_gate`).
 CALIBRATED_ALPHA = 0.05
-MEASURED_FWER = {2: 0.0, 3: 0.0, 4: 0.0, 5: 0.0, 6: 0.007, 7: 0.01, 8: 0.017, 9: 0.02, 10: 0.03,
-                 15: 0.01, 20: 0.03}
+MEASURED_FWER = {
+    11: {2: 0.0, 3: 0.0, 4: 0.0, 5: 0.0, 6: 0.007, 7: 0.01, 8: 0.017, 9: 0.02, 10: 0.03, 15: 0.01, 20: 0.03},
+    15: {2: 0.0, 3: 0.0, 4: 0.0, 5: 0.0, 6: 0.003, 7: 0.007, 8: 0.007, 9: 0.013, 10: 0.007, 15: 0.02,
+         20: 0.013},
+    1: {2: 0.0, 3: 0.006, 4: 0.025, 5: 0.03, 6: 0.027, 7: 0.038, 8: 0.04, 9: 0.04, 10: 0.03, 15: 0.042,
+        20: 0.051},
+}
 
 
-def verdict_gate(seeds: int, alpha: float) -> tuple[str, dict] | None:
-    """None when a verdict may be given for a comparison over `seeds` paired seeds at level `alpha`;
-    otherwise why not: (reason key, its values) — one_seed (fewer than 2 pairs), alpha (not the level
-    measured) or not_measured (no measurement at this seed count, or one above alpha)."""
+def measured_fwer(family: int) -> dict[int, float] | None:
+    """The family-wise errors, by paired seeds, that hold for a Holm family of this size: the measured
+    ones, or between two measured sizes the higher of the two at each seed count (Holm's smallest
+    threshold, alpha / family, lies between theirs: a bracket, not a measurement); None outside the
+    measured sizes."""
+    if family in MEASURED_FWER:
+        return MEASURED_FWER[family]
+    below = [f for f in MEASURED_FWER if f < family]
+    above = [f for f in MEASURED_FWER if f > family]
+    if not below or not above:
+        return None
+    low, high = MEASURED_FWER[max(below)], MEASURED_FWER[min(above)]
+    return {seeds: max(low[seeds], high[seeds]) for seeds in sorted(low.keys() & high.keys())}
+
+
+def verdict_gate(seeds: int, alpha: float, family: int) -> tuple[str, dict] | None:
+    """None when a verdict may be given for a comparison over `seeds` paired seeds at level `alpha` in
+    a Holm family of `family` countermeasures; otherwise why not: (reason key, its values) — one_seed
+    (fewer than 2 pairs), alpha (not the level measured), family (a family size outside the measured
+    ones), not_measured (no measurement at this seed count) or above (measured, and above alpha)."""
     if seeds < 2:
         return "one_seed", {"seeds": seeds}
     if not math.isclose(alpha, CALIBRATED_ALPHA):
         return "alpha", {"alpha": alpha, "measured": CALIBRATED_ALPHA}
-    error = MEASURED_FWER.get(seeds)
-    if error is None or error > alpha:
-        return "not_measured", {"seeds": seeds, "measured": sorted(MEASURED_FWER)}
+    errors = measured_fwer(family)
+    if errors is None:
+        return "family", {"family": family, "measured": sorted(MEASURED_FWER)}
+    error = errors.get(seeds)
+    if error is None:
+        return "not_measured", {"seeds": seeds, "measured": sorted(errors)}
+    if error > alpha:
+        return "above", {"seeds": seeds, "error": error, "alpha": alpha}
     return None
 
 

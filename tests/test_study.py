@@ -79,6 +79,8 @@ def test_each_text_names_its_knob_and_the_shipped_value_in_both_languages():
      r"configs\.x\.set\.train\.seed: the seeds are the study's"),
     ({"name": "S!", "configs": {"baseline": {}}}, r"invalid study: name: String should match pattern"),
     ({"name": "s", "configs": {"baseline": {}}, "seeds": [1]}, r"invalid study: seeds: Extra inputs are "),
+    ({"name": "s", "configs": {"baseline": {}}, "alpha": 0.7}, r"invalid study: alpha: Input should be less"),
+    ({"name": "s", "configs": {"baseline": {}}, "alpha": 0}, r"invalid study: alpha: Input should be great"),
 ])
 def test_study_file_errors_name_the_key(tmp_path, body, message):
     with pytest.raises(SystemExit, match=message) as stop:
@@ -340,12 +342,16 @@ def test_verdicts_only_where_the_simulator_measured_the_method(cases, monkeypatc
     """A seed count or a level the simulator did not measure: intervals only, and why."""
     from ja_sentiment import study_stats
 
-    assert study_stats.verdict_gate(3, 0.05) is None and study_stats.verdict_gate(1, 0.05)[0] == "one_seed"
-    assert study_stats.verdict_gate(3, 0.1) == ("alpha", {"alpha": 0.1, "measured": 0.05})
-    monkeypatch.setattr(study_stats, "MEASURED_FWER", {2: 0.0, 5: 0.0})
-    assert study_stats.verdict_gate(3, 0.05) == ("not_measured", {"seeds": 3, "measured": [2, 5]})
-    monkeypatch.setattr(study_stats, "MEASURED_FWER", {3: 0.08})  # measured, and above alpha
-    assert study_stats.verdict_gate(3, 0.05)[0] == "not_measured"
+    gate = study_stats.verdict_gate
+    assert gate(3, 0.05, 11) is None and gate(1, 0.05, 11)[0] == "one_seed"
+    assert gate(3, 0.1, 11) == ("alpha", {"alpha": 0.1, "measured": 0.05})
+    monkeypatch.setattr(study_stats, "MEASURED_FWER", {1: {2: 0.0, 5: 0.0}, 11: {2: 0.01, 5: 0.06}})
+    assert gate(3, 0.05, 1) == ("not_measured", {"seeds": 3, "measured": [2, 5]})
+    # Between two measured family sizes: the higher error of the two at each seed count.
+    assert study_stats.measured_fwer(4) == {2: 0.01, 5: 0.06}
+    assert gate(2, 0.05, 4) is None  # measured, and above alpha:
+    assert gate(5, 0.05, 4) == ("above", {"seeds": 5, "error": 0.06, "alpha": 0.05})
+    assert gate(2, 0.05, 15) == ("family", {"family": 15, "measured": [1, 11]})  # above every measured size
     study = st.StudyFile(name="c", alpha=0.1, configs={"baseline": st.Config(), "wd": st.Config()})
     runs = {"baseline": fake_runs([1, 2, 3], 0), "wd": fake_runs([1, 2, 3], 60)}
     result = st.aggregate(study, runs, NAMES)

@@ -29,7 +29,7 @@ from ja_sentiment.reports.markdown import p_value
 from ja_sentiment.reports.text import Text
 from ja_sentiment.stats import BETTER, WORSE
 from ja_sentiment.study import IDENTICAL, NO_VERDICT
-from ja_sentiment.study_stats import CALIBRATED_ALPHA, MEASURED_FWER
+from ja_sentiment.study_stats import CALIBRATED_ALPHA, MEASURED_FWER, measured_fwer
 
 EN = {
     "title": "Level 4 study `{study}`: overfitting countermeasures over seeds",
@@ -37,8 +37,8 @@ EN = {
     "left_out": "**Experiments left out** (the numbers below do not count them; running the study again runs those that failed or have not run): {items}.",
     "study_set": "Every configuration, the baseline included, also ran with the study's own overrides: {overrides}.",
     "intro": "Every configuration ran with the same seeds ({seeds}) as DVC experiments `{study}-<config>-s<seed>-<identity>` (see `dvc exp show`), fine-tuning and evaluation only. The identity is a digest of the code, params and data an experiment runs with; a finished experiment with the same identity (from another study or baseline commit) is reused, and a number counts only when its experiment's records show it is its own (`study.json`: `provenance`). Scores are on the {rows} test rows. Baseline: `{baseline}` (params.yaml as it is).",
-    "how": "How to read the numbers. Differences are configuration minus baseline, in points (1 point = 0.01). Each 95% interval counts both kinds of noise, the seed-to-seed variation and the test set's sampling noise, paired by seed and by row: a crossed seed x row random-effects estimate by the method of moments on the per-row contributions (macro-F1 jackknifed per row), with a t quantile on the seed level's degrees of freedom (seeds − 1), so that few seeds give wide intervals. The first interval is unadjusted; the second (simultaneous) is at the Bonferroni level across the study's {tests} countermeasures and covers all their differences at once. Verdicts (better, worse) are adjusted: the Holm-adjusted p-value across the {tests} countermeasures on macro-F1 (the primary metric) below {alpha}; and they are given only where the method's error rate was measured by simulation with known truth and held (docs/statistics.md: at {calibrated} paired seeds, alpha {calibrated_alpha}); elsewhere the report gives intervals only and says why. Accuracy is reported beside it.",
-    "words": "The words, one per case: **better / worse**: significant after correcting for the {tests} comparisons (Holm). **Suggestive**: the unadjusted interval excludes 0, but the difference is not significant after the correction. **Not distinguishable**: the interval includes 0; the differences it spans are compatible with the data, and the smallest difference this study could detect (80% of the time, at the corrected level) is given beside it: \"not distinguishable\" is not \"no effect\". **Identical**: the configuration's kept models made the same test predictions as the baseline's on every paired seed. **No verdict**: the method's error rate is not measured for this case (the reason is given).",
+    "how": "How to read the numbers. Differences are configuration minus baseline, in points (1 point = 0.01). Each 95% interval counts both kinds of noise, the seed-to-seed variation and the test set's sampling noise, paired by seed and by row: a crossed seed x row random-effects estimate by the method of moments on the per-row contributions (macro-F1 jackknifed per row), with a t quantile on the seed level's degrees of freedom (seeds − 1), so that few seeds give wide intervals. The first interval is unadjusted; the second (simultaneous) is at the Bonferroni level across the study's {tests} countermeasures and covers all their differences at once. Verdicts (better, worse) are adjusted: the Holm-adjusted p-value across the {tests} countermeasures on macro-F1 (the primary metric) below {alpha}; and they are given only where the method's error rate was measured by simulation with known truth and held (docs/statistics.md, for a family of {tests} countermeasures: {calibrated}, alpha {calibrated_alpha}); elsewhere the report gives intervals only and says why. Accuracy is reported beside it.",
+    "words": "The words, one per case: **better / worse**: significant after correcting for the {tests} comparisons (Holm). **Suggestive**: the unadjusted interval excludes 0, but the difference is not significant after the correction. **Not distinguishable**: the interval includes 0; the differences it spans are compatible with the data, and the smallest difference this study could detect (80% of the time, at the corrected level) is given beside it: \"not distinguishable\" is not \"no effect\". **Identical**: the configuration's kept models made the same test predictions as the baseline's on every paired seed. **No verdict**: the method's error rate is not measured for this case, or was measured above alpha (the reason is given).",
     "power_how": "Power. The smallest detectable difference is the true difference this study's comparison would call significant 80% of the time at the Bonferroni level alpha / {tests} (Holm's first step), from the comparison's fitted seed, row and residual variance, its seeds and the {rows} test rows. More seeds shrink only the seed part: the test set's rows set a floor that no number of seeds goes below.",
     "first_look": "**Seeds added after a first look**: {added} (the first report had seeds {first}, written {at}). Adding seeds after seeing results and stopping when a difference appears raises the error rate above the one measured; read the verdicts with that in mind.",
     "per_class": "Per-class F1 (mean over seeds)",
@@ -73,6 +73,10 @@ EN = {
     "v_one_seed": "no verdict: {seeds} paired seed(s), at least 2 needed",
     "v_alpha": "no verdict: the method's error rate was measured at alpha {measured}, not at this study's {alpha}",
     "v_not_measured": "no verdict: the method's error rate was not measured at {seeds} paired seeds (measured at {measured})",
+    "v_above": "no verdict: at {seeds} paired seeds the method's measured family-wise error, {error}, is above alpha {alpha}",
+    "v_family": "no verdict: the method's error rate was not measured for a family of {family} countermeasures (measured for {measured}, and between them)",
+    "calibrated_at": "at {seeds} paired seeds",
+    "calibrated_none": "at no seed count (families of {measured} countermeasures were measured, and between them)",
     "v_interval": "; differences from {low} to {high} points are compatible with the data",
     "configs": "Configurations over seeds", "configuration": "configuration",
     "configs_header": "| configuration | countermeasure | overrides | seeds | macro-F1 mean ± sd [min, max] | accuracy mean ± sd [min, max] | kept epoch | epoch of lowest dev loss | dev-loss rise after its minimum | dev − train loss at kept epoch |",
@@ -115,8 +119,8 @@ JA = {
     "left_out": "**除外した実験**(以下の数値には含まない。実験をもう一度実行すると、失敗した実験とまだ実行していない実験だけを実行する): {items}。",
     "study_set": "基準設定を含むすべての設定に、実験計画自体の上書き {overrides} も適用した。",
     "intro": "すべての設定を同じシード({seeds})で DVC の実験 `{study}-<config>-s<seed>-<identity>` として実行した(`dvc exp show` で見られる)。実行したのは fine-tuning と評価だけ。identity は実験のコード・params・データのダイジェストで、同じ identity の終わった実験(他の実験計画や他の基準コミットのものでも)は再利用する。数値は、その実験自身のものであることを記録が示すときだけ数える(`study.json` の `provenance`)。スコアはテストの {rows} 行で計算。基準設定: `{baseline}`(params.yaml そのまま)。",
-    "how": "数値の読み方。差は 設定 − 基準設定 で、単位はポイント(1 ポイント = 0.01)。各 95% 区間は、シード間のばらつきとテストセットの標本誤差の両方を、シードと行で対応させて数える: 行ごとの寄与(macro-F1 は行ごとのジャックナイフ)に対する、シード × 行の交差ランダム効果のモーメント法による推定で、t 分布の自由度はシードの段の自由度(シード数 − 1)とする。そのためシードが少ないと区間は広い。最初の区間は補正なし、二つ目(同時区間)は実験の {tests} 個の対策についての Bonferroni 水準で、すべての差を同時に含む。判定(優れる・劣る)は補正あり: macro-F1(主指標)について {tests} 個の対策に Holm 補正した p 値が {alpha} 未満のとき。さらに、正解を知っているシミュレーションでこの方法の誤り率を測り、それが保たれた場合(docs/statistics.md: 対応するシード {calibrated} 個、alpha {calibrated_alpha})にだけ判定を出す。それ以外では区間だけを示し、理由を書く。正解率も併記する。",
-    "words": "言葉の使い分け(場合ごとに一つ): **優れる・劣る**: {tests} 個の比較について補正(Holm)した後も有意。**示唆的**: 補正前の区間は 0 を含まないが、補正後は有意でない。**区別できない**: 区間が 0 を含む。区間の範囲の差はデータと両立し、この実験が検出できる最小の差(補正後の水準で 80% の確率)を併記する。「区別できない」は「効果がない」ではない。**同一**: 対応するすべてのシードで、採用したモデルのテスト予測が基準設定と同じ。**判定なし**: この場合の方法の誤り率は測っていない(理由を書く)。",
+    "how": "数値の読み方。差は 設定 − 基準設定 で、単位はポイント(1 ポイント = 0.01)。各 95% 区間は、シード間のばらつきとテストセットの標本誤差の両方を、シードと行で対応させて数える: 行ごとの寄与(macro-F1 は行ごとのジャックナイフ)に対する、シード × 行の交差ランダム効果のモーメント法による推定で、t 分布の自由度はシードの段の自由度(シード数 − 1)とする。そのためシードが少ないと区間は広い。最初の区間は補正なし、二つ目(同時区間)は実験の {tests} 個の対策についての Bonferroni 水準で、すべての差を同時に含む。判定(優れる・劣る)は補正あり: macro-F1(主指標)について {tests} 個の対策に Holm 補正した p 値が {alpha} 未満のとき。さらに、正解を知っているシミュレーションでこの方法の誤り率を測り、それが保たれた場合(docs/statistics.md、対策 {tests} 個の族: {calibrated}、alpha {calibrated_alpha})にだけ判定を出す。それ以外では区間だけを示し、理由を書く。正解率も併記する。",
+    "words": "言葉の使い分け(場合ごとに一つ): **優れる・劣る**: {tests} 個の比較について補正(Holm)した後も有意。**示唆的**: 補正前の区間は 0 を含まないが、補正後は有意でない。**区別できない**: 区間が 0 を含む。区間の範囲の差はデータと両立し、この実験が検出できる最小の差(補正後の水準で 80% の確率)を併記する。「区別できない」は「効果がない」ではない。**同一**: 対応するすべてのシードで、採用したモデルのテスト予測が基準設定と同じ。**判定なし**: この場合の方法の誤り率は測っていない、または測った値が alpha を超える(理由を書く)。",
     "power_how": "検出力。検出できる最小の差とは、この比較が Bonferroni 水準 alpha / {tests}(Holm の最初の段)で 80% の確率で有意と判定する真の差で、比較ごとに当てはめたシード・行・残差の分散、シード数、テストの {rows} 行から計算する。シードを増やして小さくなるのはシードの分だけで、テストセットの行が下限を決め、どれだけシードを増やしてもそれより小さくはならない。",
     "first_look": "**最初の報告の後に追加したシード**: {added}(最初の報告のシードは {first}、{at} に作成)。結果を見てからシードを追加し、差が出たところで止めると、誤り率は測った値より高くなる。判定はそのことを念頭に読むこと。",
     "per_class": "クラスごとの F1(シード平均)",
@@ -151,6 +155,10 @@ JA = {
     "v_one_seed": "判定なし: 対応するシードが {seeds} 個(2 個以上必要)",
     "v_alpha": "判定なし: 方法の誤り率は alpha {measured} で測ったもので、この実験の {alpha} では測っていない",
     "v_not_measured": "判定なし: 対応するシード {seeds} 個では方法の誤り率を測っていない(測ったのは {measured})",
+    "v_above": "判定なし: 対応するシード {seeds} 個では、測った方法の族単位の誤り率 {error} が alpha {alpha} を超える",
+    "v_family": "判定なし: 対策 {family} 個の族では方法の誤り率を測っていない(測ったのは {measured} 個とその間)",
+    "calibrated_at": "対応するシード {seeds} 個",
+    "calibrated_none": "どのシード数でも測っていない(測ったのは対策 {measured} 個の族とその間)",
     "v_interval": "。{low} 〜 {high} ポイントの差がデータと両立する",
     "configs": "設定ごとの複数シードの結果", "configuration": "設定",
     "configs_header": "| 設定 | 対策 | 上書き | シード | macro-F1 平均 ± 標準偏差 [最小, 最大] | 正解率 平均 ± 標準偏差 [最小, 最大] | 採用エポック | dev 損失が最小のエポック | 最小後の dev 損失の上昇 | 採用エポックでの dev − train 損失 |",
@@ -493,7 +501,11 @@ def markdown(result: dict, language: str) -> str:
                 baseline=result["baseline"]), ""]
     if base.get("study_set"):
         lines += [t("study_set", overrides=", ".join(f"`{k}={v}`" for k, v in base["study_set"].items())), ""]
-    lines += [t("how", tests=tests, alpha=result["alpha"], calibrated=", ".join(map(str, sorted(MEASURED_FWER))),
+    errors = measured_fwer(tests)
+    calibrated = (t("calibrated_at", seeds=", ".join(str(s) for s, e in errors.items() if e <= CALIBRATED_ALPHA))
+                  if errors is not None else
+                  t("calibrated_none", measured=", ".join(map(str, sorted(MEASURED_FWER)))))
+    lines += [t("how", tests=tests, alpha=result["alpha"], calibrated=calibrated,
                 calibrated_alpha=CALIBRATED_ALPHA), "",
               t("words", tests=tests), "", t("power_how", tests=tests, rows=rows), "",
               f"## {t('configs')}", "", *configs_table(t, result), "", t("configs_note"), "",
