@@ -59,7 +59,7 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--before", type=Path, required=True, help="the checkout to compare against")
     parser.add_argument("--after", type=Path, default=Path("."), help="the changed checkout (default: .)")
-    parser.add_argument("--runs", type=int, default=4, help="runs of each (3 or more)")
+    parser.add_argument("--runs", type=int, default=4, help="runs of each (3 or more for an interval)")
     parser.add_argument("--steps", type=int, default=20, help="timed steps per run, after one warm-up")
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     parser.add_argument("--threads", type=int, default=2)

@@ -128,8 +128,8 @@ def profile_steps(precision: str, layers: int, hidden: int, batch: int, tokens: 
 def phase_times(precision: str, layers: int, hidden: int, batch: int, tokens: tuple[int, ...], steps: int,
                 seed: int = 0, clip: str = "folded") -> dict:
     """Wall seconds per step in each phase of the step, without the profiler (whose own cost lands
-    mostly on the many small copies and fills: about 0.94 s per bf16 step profiled against 0.67-0.73 s
-    unprofiled, measured), after one warm-up pass over the lengths."""
+    mostly on the many small copies and fills: in one process, 0.67-0.73 s per bf16 step in three
+    unprofiled passes, then 0.94 s profiled), after one warm-up pass over the lengths."""
     step, batch_of = build_step(precision, layers, hidden, seed, clip)
     batches = [batch_of(batch, n) for n in tokens]
     for b in batches:
