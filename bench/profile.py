@@ -198,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tokens", type=int, nargs="+", default=list(BENCH_LENGTHS),
                         help="padded tokens per text, one batch per value in turn (default: the bench's 20)")
     parser.add_argument("--steps", type=int, default=20, help="profiled steps per run (after a warm-up)")
-    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"), default=["fp32", "bf16"])
+    parser.add_argument("--precisions", nargs="+", choices=("fp32", "bf16"),
+                        help="default: fp32 and bf16 where the CPU has native bf16, else fp32 only")
     parser.add_argument("--clip", nargs="+", choices=("folded", "torch", "none"), default=["folded"],
                         help="gradient clipping: folded into AdamW (the stage's), clip_grad_norm_, none")
     parser.add_argument("--phases", action="store_true",
@@ -209,6 +210,13 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     if min(args.tokens + (args.sweep or [])) < 1 or args.steps < 1:
         parser.error("--tokens, --sweep and --steps at least 1")
+    if args.precisions is None:
+        from ja_sentiment.hardware import native_bf16
+
+        args.precisions = ["fp32", "bf16"] if native_bf16("cpu") else ["fp32"]
+        if len(args.precisions) == 1:
+            print("profile: this CPU has no native bf16 (emulated bf16 would profile the emulation): the "
+                  "fp32 path only; --precisions fp32 bf16 to profile both", file=sys.stderr)
     if args.phases:
         runs = [phase_times(p, args.layers, args.hidden, args.batch, tuple(args.tokens), args.steps, clip=c)
                 for p in args.precisions for c in args.clip]

@@ -198,3 +198,15 @@ def test_the_sweep_fits_a_fixed_cost_per_step_and_a_cost_per_position():
     assert [r["positions"] for r in res["rows"]] == [32, 64] and all(r["s_per_step"] > 0 for r in res["rows"])
     flops = 3 * 2 * (4 * 64 * 64 + 2 * 64 * 256)  # one layer's matmuls per position, forward and backward
     assert res["rows"][0]["share"] == pytest.approx(flops * 32 / res["rows"][0]["s_per_step"] / 10e9)
+
+
+def test_without_native_bf16_the_profile_says_so_and_measures_fp32_only(monkeypatch, capsys):
+    from bench import profile
+    from ja_sentiment import hardware
+
+    monkeypatch.setattr(hardware, "native_bf16", lambda device: False)
+    profile.main(["--phases", "--layers", "1", "--hidden", "64", "--batch", "2", "--tokens", "8",
+                  "--steps", "1"])
+    out, err = capsys.readouterr()
+    assert "this CPU has no native bf16" in err and "the fp32 path only" in err
+    assert "| fp32, clip folded |" in out and "| bf16, clip" not in out
