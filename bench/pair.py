@@ -9,7 +9,8 @@ Both runs of a pair time the same batches (the same seed, model and data), so a 
 change's effect plus whatever the machine did differently meanwhile; the interval is a t interval
 over the pairs' log ratios (scipy.stats), so that drift between pairs widens it instead of biasing
 the ratio. The model is build/bench_model (`make bench` builds it) and the data this checkout's
-data/processed/train.tsv unless given. Writes bench/pair.json (--out).
+data/processed/ (both runs read its train split, in its directory) unless given. Writes
+bench/pair.json (--out).
 """
 
 from __future__ import annotations
@@ -21,6 +22,8 @@ import os
 import subprocess
 import sys
 from pathlib import Path
+
+from ja_sentiment.data import split_path
 
 STEPS_SCRIPT = Path(__file__).with_name("steps.py")
 
@@ -42,14 +45,15 @@ def ratio_interval(before: list[float], after: list[float], confidence: float = 
     return out
 
 
-def time_checkout(checkout: Path, model_dir: Path, train_tsv: Path, steps: int, precision: str,
+def time_checkout(checkout: Path, model_dir: Path, data_root: Path, steps: int, precision: str,
                   threads: int) -> dict:
-    """One run of bench/steps.py with `checkout`'s ja_sentiment (python -P: not this directory's)."""
+    """One run of bench/steps.py with `checkout`'s ja_sentiment (python -P: not the working
+    directory's), in `data_root` (whose data/processed/ it trains on)."""
     env = {**os.environ, "PYTHONPATH": str(checkout), "OMP_NUM_THREADS": str(threads)}
-    proc = subprocess.run([sys.executable, "-P", str(STEPS_SCRIPT), str(model_dir), str(train_tsv),
+    proc = subprocess.run([sys.executable, "-P", str(STEPS_SCRIPT), str(model_dir),
                            "--steps", str(steps), "--precision", precision, "--threads", str(threads),
                            "--output-dir", str(checkout / "build/bench_trainer/pair")],
-                          cwd=checkout, env=env, capture_output=True, text=True)
+                          cwd=data_root, env=env, capture_output=True, text=True)
     if proc.returncode:
         raise SystemExit(f"bench.pair: the run in {checkout} failed:\n{proc.stderr[-2000:]}")
     return json.loads(proc.stdout.strip().splitlines()[-1])
@@ -64,7 +68,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--model-dir", type=Path, default=Path("build/bench_model"))
-    parser.add_argument("--train", type=Path, default=Path("data/processed/train.tsv"))
+    parser.add_argument("--data", type=Path, default=Path("."),
+                        help="the directory whose data/processed/ both runs train on (default: .)")
     parser.add_argument("--out", type=Path, default=Path("bench/pair.json"))
     args = parser.parse_args(argv)
     for side in (args.before, args.after):
@@ -72,16 +77,17 @@ def main(argv: list[str] | None = None) -> None:
             parser.error(f"{side} is not a checkout of this project (no ja_sentiment/training.py)")
     if not (args.model_dir / "config.json").is_file():
         parser.error(f"{args.model_dir} has no model: `make bench` builds it (or give --model-dir)")
-    if not args.train.is_file():
-        parser.error(f"{args.train} is absent: `make smoke` or `dvc repro preprocess` makes it")
+    train = args.data / split_path("train")
+    if not train.is_file():
+        parser.error(f"{train} is absent: `make smoke` or `dvc repro preprocess` makes it")
     if args.runs < 1 or args.steps < 1:
         parser.error("--runs and --steps at least 1")
-    model_dir, train = args.model_dir.resolve(), args.train.resolve()
+    model_dir, data_root = args.model_dir.resolve(), args.data.resolve()
     runs: dict[str, list[dict]] = {"before": [], "after": []}
     for i in range(args.runs):
         for name in ("before", "after"):
             side = getattr(args, name).resolve()
-            res = time_checkout(side, model_dir, train, args.steps, args.precision, args.threads)
+            res = time_checkout(side, model_dir, data_root, args.steps, args.precision, args.threads)
             runs[name].append(res)
             print(f"pair {i + 1}/{args.runs} {name}: {res['samples_per_s']:.2f} samples/s "
                   f"(CPU share {res['cpu_share']:.2f})", file=sys.stderr, flush=True)

@@ -57,7 +57,8 @@ def part_of(name: str) -> str:
 def build_step(precision: str, layers: int, hidden: int, seed: int = 0, clip: str = "folded"):
     """A randomly initialised BERT classifier and one training step on it as the finetune stage steps
     (bf16 autocast or fp32; clipping at 1: folded into fused AdamW as the stage does, torch's
-    clip_grad_norm_, or none; gradients set to None after the optimizer), for a batch of token ids."""
+    clip_grad_norm_, or none; gradients set to None after the optimizer), for a batch of token ids;
+    the step, a maker of random batches, and the model's config."""
     import torch
     from transformers import BertConfig, BertForSequenceClassification
 
@@ -96,7 +97,7 @@ def build_step(precision: str, layers: int, hidden: int, seed: int = 0, clip: st
     def batch_of(size: int, tokens: int):
         return torch.randint(5, config.vocab_size, (size, tokens)), torch.randint(0, 3, (size,))
 
-    return step, batch_of
+    return step, batch_of, config
 
 
 def profile_steps(precision: str, layers: int, hidden: int, batch: int, tokens: tuple[int, ...], steps: int,
@@ -106,7 +107,7 @@ def profile_steps(precision: str, layers: int, hidden: int, batch: int, tokens: 
     turn) after one warm-up step; and the wall time per step."""
     from torch.profiler import ProfilerActivity, profile
 
-    step, batch_of = build_step(precision, layers, hidden, seed, clip)
+    step, batch_of, _ = build_step(precision, layers, hidden, seed, clip)
     batches = [batch_of(batch, n) for n in tokens]
     step(*batches[0])  # warm-up: allocations, kernels chosen
     start = time.perf_counter()
@@ -130,7 +131,7 @@ def phase_times(precision: str, layers: int, hidden: int, batch: int, tokens: tu
     """Wall seconds per step in each phase of the step, without the profiler (whose own cost lands
     mostly on the many small copies and fills: in one process, 0.67-0.73 s per bf16 step in three
     unprofiled passes, then 0.94 s profiled), after one warm-up pass over the lengths."""
-    step, batch_of = build_step(precision, layers, hidden, seed, clip)
+    step, batch_of, _ = build_step(precision, layers, hidden, seed, clip)
     batches = [batch_of(batch, n) for n in tokens]
     for b in batches:
         step(*b)
@@ -157,9 +158,8 @@ def sweep(precision: str, layers: int, hidden: int, batch: int, lengths: tuple[i
     at each length and as the batch grows without end (the per-position part alone)."""
     from bench.limit import forward_flops_per_position
 
-    step, batch_of = build_step(precision, layers, hidden, seed)
-    flops = 3 * forward_flops_per_position({"hidden_size": hidden, "intermediate_size": 4 * hidden,
-                                            "num_hidden_layers": layers})
+    step, batch_of, config = build_step(precision, layers, hidden, seed)
+    flops = 3 * forward_flops_per_position(config.to_dict())
     rows = []
     for n in lengths:
         ids, labels = batch_of(batch, n)

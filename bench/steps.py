@@ -4,9 +4,11 @@ evaluation, checkpoints or logging in between. `make bench` times its training r
 `bench.pair` runs it as a script in two checkouts to compare them.
 
 It imports nothing else from bench/ (only ja_sentiment, transformers, torch): run as a script with
-`python -P bench/steps.py ...` and PYTHONPATH=<a checkout>, it times that checkout's training code.
+`python -P bench/steps.py ...` and PYTHONPATH=<a checkout>, it times that checkout's training code on
+the train split of the directory it runs in (data/processed/train.tsv, read by that checkout's
+`read_split`).
 
-    python -P bench/steps.py MODEL_DIR TRAIN_TSV --steps 20 --precision auto    (prints JSON)
+    python -P bench/steps.py MODEL_DIR --steps 20 --precision auto    (prints JSON)
 """
 
 from __future__ import annotations
@@ -91,17 +93,17 @@ def time_steps(setup, steps: int, output_dir: str) -> dict:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("model_dir", type=Path)
-    parser.add_argument("train_tsv", type=Path, help="the train split (data/processed/train.tsv)")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--precision", default="auto", choices=["auto", "bf16", "fp32"])
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output-dir", default="build/bench_trainer/pair")
     args = parser.parse_args(argv)
-    import pandas as pd
     import torch
 
+    from ja_sentiment.data import read_split
+
     torch.set_num_threads(args.threads)
-    frame = pd.read_csv(args.train_tsv, sep="\t", keep_default_na=False)
+    frame = read_split("train")
     res = time_steps(project_setup(str(args.model_dir), frame, args.precision), args.steps, args.output_dir)
     wall = float(res["step_walls"].sum())
     print(json.dumps({"samples_per_s": args.steps * res["batch_size"] / wall, "wall_s": wall,

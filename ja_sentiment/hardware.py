@@ -73,9 +73,9 @@ def keep_freed_memory() -> bool:
     mmap threshold (which adapts, up to 32 MB: bert-base's 100 MB word-embedding gradient always) is
     a fresh mmap whose pages fault in again on first touch, and the heap is trimmed back above twice
     that threshold: about 34,000 page faults per bert-base bf16 step, 2,000-3,300 with this
-    (measured; docs/performance.md). Blocks up to 1 GiB are served
-    from the heap and the heap is not trimmed back (both settings are needed: either alone leaves the
-    faults or multiplies them). The price: the process keeps its peak memory until it exits."""
+    (measured; docs/performance.md). Blocks up to 1 GiB are served from the heap and the heap is not
+    trimmed back (both settings are needed: either alone leaves the faults or multiplies them). The
+    price: the process keeps its peak memory until it exits."""
     if not sys.platform.startswith("linux"):
         return False
     try:

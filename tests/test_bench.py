@@ -19,7 +19,9 @@ from tests.conftest import ROOT, SHARED_PN, copy_project
 
 
 @pytest.fixture(scope="module")
-def results(tmp_path_factory) -> tuple[dict, str]:
+def bench_run(tmp_path_factory) -> tuple[dict, str, Path]:
+    """`python -m bench` on a 1-layer model in a work directory: its results, table and the directory
+    (its data/processed/ and build/bench_model/)."""
     if not SHARED_PN.is_file():
         pytest.skip(f"the local corpus copy {SHARED_PN} is absent")
     work = tmp_path_factory.mktemp("bench")
@@ -37,7 +39,12 @@ def results(tmp_path_factory) -> tuple[dict, str]:
     assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
     assert proc.stdout.count("wrote ") == 1, proc.stdout  # one bench run, one results file
     return (json.loads((work / "out" / "results.json").read_text(encoding="utf-8")),
-            (work / "out" / "results.md").read_text(encoding="utf-8"))
+            (work / "out" / "results.md").read_text(encoding="utf-8"), work)
+
+
+@pytest.fixture(scope="module")
+def results(bench_run) -> tuple[dict, str]:
+    return bench_run[:2]
 
 
 @pytest.mark.slow  # the whole bench on a 1-layer model, make smoke included (about 4 min)
@@ -210,3 +217,42 @@ def test_without_native_bf16_the_profile_says_so_and_measures_fp32_only(monkeypa
     out, err = capsys.readouterr()
     assert "this CPU has no native bf16" in err and "the fp32 path only" in err
     assert "| fp32, clip folded |" in out and "| bf16, clip" not in out
+
+
+def test_the_pair_ratio_is_the_geometric_mean_with_a_t_interval_on_the_logs():
+    import math
+
+    from scipy import stats
+
+    from bench.pair import ratio_interval
+
+    before, after = [10.0, 20.0, 10.0], [11.0, 24.0, 10.5]
+    logs = [math.log(1.1), math.log(1.2), math.log(1.05)]
+    low, high = stats.t.interval(0.95, 2, loc=sum(logs) / 3, scale=stats.sem(logs))
+    got = ratio_interval(before, after)
+    assert got["ratio"] == pytest.approx((1.1 * 1.2 * 1.05) ** (1 / 3))
+    assert (got["low"], got["high"]) == pytest.approx((math.exp(low), math.exp(high)))
+    assert got["ratios"] == [1.1, 1.2, 1.05] and got["pairs"] == 3
+    assert ratio_interval([10.0], [11.0])["low"] is None  # no interval from one pair
+
+
+@pytest.mark.slow  # four training runs of the 1-layer bench model
+def test_the_pair_times_each_checkouts_own_code_in_turns(bench_run):
+    """bench.pair with this checkout on both sides: two pairs in turns, each run the stage's training
+    path on the same batches, and the summary is the ratio of the speeds it measured."""
+    _, _, work = bench_run
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.run([sys.executable, "-m", "bench.pair", "--before", str(ROOT), "--after", str(ROOT),
+                           "--runs", "2", "--steps", "2", "--threads", "1",
+                           "--model-dir", str(work / "build/bench_model"), "--data", str(work),
+                           "--out", str(work / "pair.json")], cwd=ROOT, env=env, capture_output=True,
+                          text=True)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    assert [line.split(":")[0] for line in proc.stderr.splitlines() if line.startswith("pair ")] == [
+        "pair 1/2 before", "pair 1/2 after", "pair 2/2 before", "pair 2/2 after"]
+    res = json.loads((work / "pair.json").read_text())
+    before, after = ([r["samples_per_s"] for r in res["runs"][side]] for side in ("before", "after"))
+    assert res["ratios"] == [round(a / b, 4) for b, a in zip(before, after, strict=True)]
+    assert res["low"] <= res["ratio"] <= res["high"] and res["pairs"] == 2
+    assert len({json.dumps(r["positions"]) for side in res["runs"].values() for r in side}) == 1
+    assert f"after / before: {res['ratio']:.3f}x" in proc.stdout

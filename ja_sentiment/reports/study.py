@@ -29,7 +29,7 @@ from ja_sentiment.reports.markdown import p_value
 from ja_sentiment.reports.text import Text
 from ja_sentiment.stats import BETTER, WORSE
 from ja_sentiment.study import IDENTICAL, NO_VERDICT
-from ja_sentiment.study_stats import CALIBRATED_ALPHA, MEASURED_FWER, measured_fwer
+from ja_sentiment.study_stats import CALIBRATED_ALPHA, MEASURED_FWER, measured_fwer, verdict_gate
 
 EN = {
     "title": "Level 4 study `{study}`: overfitting countermeasures over seeds",
@@ -502,7 +502,8 @@ def markdown(result: dict, language: str) -> str:
     if base.get("study_set"):
         lines += [t("study_set", overrides=", ".join(f"`{k}={v}`" for k, v in base["study_set"].items())), ""]
     errors = measured_fwer(tests)
-    calibrated = (t("calibrated_at", seeds=", ".join(str(s) for s, e in errors.items() if e <= CALIBRATED_ALPHA))
+    calibrated = (t("calibrated_at", seeds=", ".join(str(s) for s in errors
+                                                      if verdict_gate(s, CALIBRATED_ALPHA, tests) is None))
                   if errors is not None else
                   t("calibrated_none", measured=", ".join(map(str, sorted(MEASURED_FWER)))))
     lines += [t("how", tests=tests, alpha=result["alpha"], calibrated=calibrated,
